@@ -1,0 +1,49 @@
+//! The core of [sessionkit](https://docs.rs/sessionkit): Django's session semantics for Rust
+//! web services.
+//!
+//! Most applications depend on the `sessionkit` facade instead, which re-exports this crate and
+//! the back end chosen by cargo feature.
+//!
+//! - [`Session`]: typed values, `accessed`/`modified` tracking, expiry, [`save`](Session::save),
+//!   [`flush`](Session::flush) (logout), [`cycle_key`](Session::cycle_key) (login).
+//! - [`Sessions`]: a store plus its [`SessionConfig`]; makes one `Session` per request.
+//! - [`SessionStore`]: the async trait each back end implements.
+//! - [`SessionKey`]: 32 random characters of `[a-z0-9]`, and the check applied to what clients
+//!   present.
+//! - [`Codec`]: how records become bytes ([`BincodeCodec`] by default, [`JsonCodec`] readable).
+//! - [`Error`]: the one error type.
+//!
+//! ```
+//! use sessionkit_core::{Expiry, Sessions};
+//! # async fn demo(store: impl sessionkit_core::SessionStore) -> sessionkit_core::Result<()> {
+//! let sessions = Sessions::new(store);
+//! let mut session = sessions.create();
+//! session.insert("user_id", 42)?;
+//! session.set_expiry(Expiry::AfterInactivity(3600));
+//! session.save().await?;
+//! let cookie = session.key().expect("saved").as_str().to_owned();
+//!
+//! let again = sessions.load(Some(&cookie)).await?;
+//! assert_eq!(again.get::<u32>("user_id")?, Some(42));
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod expiry;
+mod key;
+mod record;
+mod session;
+mod store;
+mod time;
+
+pub use error::{BoxError, Error, ErrorKind, Result};
+pub use expiry::Expiry;
+pub use key::{KeyFormat, SessionKey, KEY_ALPHABET, KEY_LEN};
+pub use record::{BincodeCodec, Codec, Codecs, Data, JsonCodec, Record, RecordRef, MAX_DEPTH};
+pub use session::{Session, SessionConfig, Sessions, DEFAULT_COOKIE_AGE};
+pub use store::SessionStore;
+pub use time::UnixTime;
+
+/// Re-exported so stores and callers use the same versions.
+pub use async_trait::async_trait;
+pub use serde_json::{self, Value};

@@ -1,0 +1,531 @@
+//! Stored records and the codecs that turn them into bytes.
+//!
+//! Every stored record starts with one *format byte* that names the codec and its version, so
+//! a deployment can change codec (or a codec can change its layout under a new format byte)
+//! without logging anyone out: records are always decoded by the codec that wrote them.
+//!
+//! | first byte | format |
+//! |---|---|
+//! | `0x01` | [`BincodeCodec`], layout 1 (default) |
+//! | `{` (`0x7b`) | [`JsonCodec`]: a JSON object with `"v":1` — the whole record is readable JSON |
+//! | `0x80`–`0xfe` | reserved for your own [`Codec`]s |
+
+use std::fmt;
+use std::sync::Arc;
+
+use bincode::de::{read::Reader, Decoder};
+use bincode::enc::{write::Writer, Encoder};
+use bincode::error::{DecodeError, EncodeError};
+use bincode::{Decode, Encode};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Number, Value};
+
+use crate::{Error, ErrorKind, Expiry, Result, UnixTime};
+
+/// The values of a session, in insertion order (as Django's dict).
+pub type Data = IndexMap<String, Value>;
+
+/// What a store keeps for one session, decoded.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Record {
+    /// When the server must stop serving the record.
+    pub expires_at: UnixTime,
+    /// The session's own expiry setting, restored on load.
+    pub expiry: Expiry,
+    /// The session's values.
+    pub data: Data,
+}
+
+/// A borrowed view of a [`Record`], for encoding without copying the values.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    /// When the server must stop serving the record.
+    pub expires_at: UnixTime,
+    /// The session's own expiry setting.
+    pub expiry: Expiry,
+    /// The session's values.
+    pub data: &'a Data,
+}
+
+impl Record {
+    /// A borrowed view of this record.
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        RecordRef {
+            expires_at: self.expires_at,
+            expiry: self.expiry,
+            data: &self.data,
+        }
+    }
+}
+
+/// Turns records into bytes and back. Implement it to store sessions in your own format.
+///
+/// A codec writes its [`format_byte`](Codec::format_byte) first and must reject (not panic on)
+/// any bytes: stored bytes may be corrupted, truncated or written by something else.
+pub trait Codec: fmt::Debug + Send + Sync + 'static {
+    /// The first byte of everything this codec writes. Built-in codecs use `0x01` and `{`; use
+    /// `0x80`–`0xfe` for your own.
+    fn format_byte(&self) -> u8;
+
+    /// Appends the encoded record (format byte first) to `out`.
+    fn encode(&self, record: RecordRef<'_>, out: &mut Vec<u8>) -> Result<()>;
+
+    /// Decodes bytes that start with this codec's format byte.
+    fn decode(&self, bytes: &[u8]) -> Result<Record>;
+}
+
+/// The codecs a session configuration writes with and reads from.
+#[derive(Debug, Clone)]
+pub struct Codecs {
+    writer: Arc<dyn Codec>,
+    extra_reader: Option<Arc<dyn Codec>>,
+}
+
+impl Default for Codecs {
+    fn default() -> Self {
+        Self::new(Arc::new(BincodeCodec))
+    }
+}
+
+impl Codecs {
+    /// Writes with `writer`; reads records of `writer` and of both built-in codecs.
+    pub fn new(writer: Arc<dyn Codec>) -> Self {
+        let builtin = [BINCODE_V1, JSON_V1].contains(&writer.format_byte());
+        Self {
+            extra_reader: (!builtin).then(|| writer.clone()),
+            writer,
+        }
+    }
+
+    /// The codec new records are written with.
+    pub fn writer(&self) -> &dyn Codec {
+        &*self.writer
+    }
+
+    /// Encodes a record with the writer codec.
+    pub fn encode(&self, record: RecordRef<'_>) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(64 + record.data.len() * 32);
+        self.writer.encode(record, &mut out)?;
+        Ok(out)
+    }
+
+    /// Decodes stored bytes with the codec their format byte names.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Record> {
+        match bytes.first() {
+            Some(&BINCODE_V1) => BincodeCodec.decode(bytes),
+            Some(&JSON_V1) => JsonCodec.decode(bytes),
+            Some(&b)
+                if self
+                    .extra_reader
+                    .as_ref()
+                    .is_some_and(|c| c.format_byte() == b) =>
+            {
+                self.extra_reader.as_ref().map_or_else(
+                    || Err(decode_error("unknown record format")),
+                    |c| c.decode(bytes),
+                )
+            }
+            Some(b) => Err(decode_error(format!("unknown record format byte {b:#04x}"))),
+            None => Err(decode_error("empty record")),
+        }
+    }
+}
+
+const BINCODE_V1: u8 = 0x01;
+const JSON_V1: u8 = b'{';
+/// Deeper nesting than this in stored values is rejected when decoding, so hostile bytes cannot
+/// exhaust the stack.
+pub const MAX_DEPTH: usize = 64;
+/// Stored records larger than this are rejected when decoding with the bincode codec, so a
+/// corrupted length prefix cannot make us allocate gigabytes.
+const MAX_DECODE_BYTES: usize = 64 * 1024 * 1024;
+/// Containers reserve at most this many slots up front; larger ones grow as they decode.
+const PREALLOC: usize = 256;
+
+fn decode_error(detail: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Decode, "core").with_detail(detail)
+}
+
+/// The default codec: compact binary with [bincode 2](https://docs.rs/bincode/2).
+///
+/// Values are `serde_json::Value`s, which bincode's serde support cannot *decode* (they need
+/// `deserialize_any`), so this codec writes them with bincode's native `Encode`/`Decode`:
+/// a tag byte per value, varint lengths and integers. Decoding checks nesting depth and
+/// allocation sizes, so corrupted bytes are an error, never a panic or a huge allocation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BincodeCodec;
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_DECODE_BYTES>()
+}
+
+impl Codec for BincodeCodec {
+    fn format_byte(&self) -> u8 {
+        BINCODE_V1
+    }
+
+    fn encode(&self, record: RecordRef<'_>, out: &mut Vec<u8>) -> Result<()> {
+        out.push(BINCODE_V1);
+        bincode::encode_into_std_write(WireRecord(record), out, bincode_config())
+            .map(|_| ())
+            .map_err(|e| Error::new(ErrorKind::Encode, "core").with_source(e))
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<Record> {
+        let body = bytes
+            .strip_prefix(&[BINCODE_V1])
+            .ok_or_else(|| decode_error("not a bincode record"))?;
+        let (OwnedRecord(record), used) = bincode::decode_from_slice(body, bincode_config())
+            .map_err(|e| Error::new(ErrorKind::Decode, "core").with_source(e))?;
+        if used != body.len() {
+            return Err(decode_error("trailing bytes after the record"));
+        }
+        Ok(record)
+    }
+}
+
+struct WireRecord<'a>(RecordRef<'a>);
+struct OwnedRecord(Record);
+
+const T_NULL: u8 = 0;
+const T_FALSE: u8 = 1;
+const T_TRUE: u8 = 2;
+const T_I64: u8 = 3;
+const T_U64: u8 = 4;
+const T_F64: u8 = 5;
+const T_STR: u8 = 6;
+const T_ARRAY: u8 = 7;
+const T_OBJECT: u8 = 8;
+
+const E_DEFAULT: u8 = 0;
+const E_BROWSER: u8 = 1;
+const E_INACTIVITY: u8 = 2;
+const E_AT: u8 = 3;
+
+impl Encode for WireRecord<'_> {
+    fn encode<E: Encoder>(&self, e: &mut E) -> Result<(), EncodeError> {
+        let r = self.0;
+        r.expires_at.as_secs().encode(e)?;
+        match r.expiry {
+            Expiry::Default => E_DEFAULT.encode(e)?,
+            Expiry::AtBrowserClose => E_BROWSER.encode(e)?,
+            Expiry::AfterInactivity(s) => {
+                E_INACTIVITY.encode(e)?;
+                s.encode(e)?;
+            }
+            Expiry::At(t) => {
+                E_AT.encode(e)?;
+                t.as_secs().encode(e)?;
+            }
+        }
+        (r.data.len() as u64).encode(e)?;
+        for (k, v) in r.data {
+            encode_str(k, e)?;
+            encode_value(v, e)?;
+        }
+        Ok(())
+    }
+}
+
+fn encode_str<E: Encoder>(s: &str, e: &mut E) -> Result<(), EncodeError> {
+    (s.len() as u64).encode(e)?;
+    e.writer().write(s.as_bytes())
+}
+
+fn encode_value<E: Encoder>(v: &Value, e: &mut E) -> Result<(), EncodeError> {
+    match v {
+        Value::Null => T_NULL.encode(e),
+        Value::Bool(false) => T_FALSE.encode(e),
+        Value::Bool(true) => T_TRUE.encode(e),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                T_I64.encode(e)?;
+                i.encode(e)
+            } else if let Some(u) = n.as_u64() {
+                T_U64.encode(e)?;
+                u.encode(e)
+            } else {
+                T_F64.encode(e)?;
+                n.as_f64().unwrap_or(0.0).encode(e)
+            }
+        }
+        Value::String(s) => {
+            T_STR.encode(e)?;
+            encode_str(s, e)
+        }
+        Value::Array(items) => {
+            T_ARRAY.encode(e)?;
+            (items.len() as u64).encode(e)?;
+            items.iter().try_for_each(|v| encode_value(v, e))
+        }
+        Value::Object(map) => {
+            T_OBJECT.encode(e)?;
+            (map.len() as u64).encode(e)?;
+            map.iter().try_for_each(|(k, v)| {
+                encode_str(k, e)?;
+                encode_value(v, e)
+            })
+        }
+    }
+}
+
+impl<Ctx> Decode<Ctx> for OwnedRecord {
+    fn decode<D: Decoder<Context = Ctx>>(d: &mut D) -> Result<Self, DecodeError> {
+        let expires_at = UnixTime::from_secs(i64::decode(d)?);
+        let expiry = match u8::decode(d)? {
+            E_DEFAULT => Expiry::Default,
+            E_BROWSER => Expiry::AtBrowserClose,
+            E_INACTIVITY => Expiry::AfterInactivity(i64::decode(d)?),
+            E_AT => Expiry::At(UnixTime::from_secs(i64::decode(d)?)),
+            other => {
+                return Err(DecodeError::UnexpectedVariant {
+                    type_name: "Expiry",
+                    allowed: &bincode::error::AllowedEnumVariants::Range { min: 0, max: 3 },
+                    found: u32::from(other),
+                })
+            }
+        };
+        let len = decode_len::<D, (String, Value)>(d)?;
+        let mut data = Data::with_capacity(len.min(PREALLOC));
+        for _ in 0..len {
+            let k = decode_string(d)?;
+            let v = decode_value(d, 1)?;
+            data.insert(k, v);
+        }
+        Ok(OwnedRecord(Record {
+            expires_at,
+            expiry,
+            data,
+        }))
+    }
+}
+
+fn decode_len<D: Decoder, T>(d: &mut D) -> Result<usize, DecodeError> {
+    let len =
+        usize::try_from(u64::decode(d)?).map_err(|_| DecodeError::Other("length overflow"))?;
+    // Every element takes at least one byte, and the limit bounds the whole input: this stops a
+    // corrupted length from reserving memory the input cannot fill.
+    d.claim_container_read::<u8>(len)?;
+    Ok(len)
+}
+
+fn decode_string<D: Decoder>(d: &mut D) -> Result<String, DecodeError> {
+    let len = decode_len::<D, u8>(d)?;
+    // Look before allocating: a corrupted length must not reserve memory the input lacks.
+    let bytes = d
+        .reader()
+        .peek_read(len)
+        .ok_or(DecodeError::UnexpectedEnd { additional: len })?;
+    let s = std::str::from_utf8(bytes)
+        .map_err(|inner| DecodeError::Utf8 { inner })?
+        .to_owned();
+    d.reader().consume(len);
+    Ok(s)
+}
+
+fn decode_value<D: Decoder>(d: &mut D, depth: usize) -> Result<Value, DecodeError> {
+    if depth > MAX_DEPTH {
+        return Err(DecodeError::Other("values nested too deeply"));
+    }
+    Ok(match u8::decode(d)? {
+        T_NULL => Value::Null,
+        T_FALSE => Value::Bool(false),
+        T_TRUE => Value::Bool(true),
+        T_I64 => Value::from(i64::decode(d)?),
+        T_U64 => Value::from(u64::decode(d)?),
+        T_F64 => Number::from_f64(f64::decode(d)?)
+            .map(Value::Number)
+            .ok_or(DecodeError::Other("non-finite float"))?,
+        T_STR => Value::String(decode_string(d)?),
+        T_ARRAY => {
+            let len = decode_len::<D, Value>(d)?;
+            let mut items = Vec::with_capacity(len.min(PREALLOC));
+            for _ in 0..len {
+                items.push(decode_value(d, depth + 1)?);
+            }
+            Value::Array(items)
+        }
+        T_OBJECT => {
+            let len = decode_len::<D, (String, Value)>(d)?;
+            let mut map = Map::new();
+            for _ in 0..len {
+                let k = decode_string(d)?;
+                map.insert(k, decode_value(d, depth + 1)?);
+            }
+            Value::Object(map)
+        }
+        _ => return Err(DecodeError::Other("unknown value tag")),
+    })
+}
+
+/// The readable codec: the whole record as one JSON object,
+/// `{"v":1,"expires_at":…,"expiry":…,"data":{…}}` (Django's default serializer is JSON too).
+///
+/// About twice the size of [`BincodeCodec`]'s output for typical sessions, and slower; choose it
+/// when you want to read sessions with `redis-cli` or `psql`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonCodec;
+
+#[derive(Serialize)]
+struct JsonRecordOut<'a> {
+    v: u32,
+    expires_at: i64,
+    expiry: Expiry,
+    data: &'a Data,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonRecordIn {
+    v: u32,
+    expires_at: i64,
+    expiry: Expiry,
+    data: Data,
+}
+
+impl Codec for JsonCodec {
+    fn format_byte(&self) -> u8 {
+        JSON_V1
+    }
+
+    fn encode(&self, r: RecordRef<'_>, out: &mut Vec<u8>) -> Result<()> {
+        let rec = JsonRecordOut {
+            v: 1,
+            expires_at: r.expires_at.as_secs(),
+            expiry: r.expiry,
+            data: r.data,
+        };
+        serde_json::to_writer(out, &rec)
+            .map_err(|e| Error::new(ErrorKind::Encode, "core").with_source(e))
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<Record> {
+        // serde_json limits nesting to 128 levels itself, so hostile input cannot overflow
+        // the stack.
+        let rec: JsonRecordIn = serde_json::from_slice(bytes)
+            .map_err(|e| Error::new(ErrorKind::Decode, "core").with_source(e))?;
+        if rec.v != 1 {
+            return Err(decode_error(format!(
+                "unsupported JSON record version {}",
+                rec.v
+            )));
+        }
+        Ok(Record {
+            expires_at: UnixTime::from_secs(rec.expires_at),
+            expiry: rec.expiry,
+            data: rec.data,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Record {
+        let mut data = Data::new();
+        data.insert("user_id".into(), json!(42));
+        data.insert("token".into(), json!("x".repeat(1000)));
+        data.insert("neg".into(), json!(-7));
+        data.insert("big".into(), json!(u64::MAX));
+        data.insert("pi".into(), json!(3.25));
+        data.insert(
+            "nested".into(),
+            json!({"a": [1, null, true, false, "s", {"b": []}]}),
+        );
+        data.insert("unicode".into(), json!("café ☕ 😀"));
+        Record {
+            expires_at: UnixTime::from_secs(1_700_000_000),
+            expiry: Expiry::AfterInactivity(-10),
+            data,
+        }
+    }
+
+    #[test]
+    fn both_codecs_round_trip_and_read_each_other() {
+        let rec = sample();
+        for writer in [
+            Arc::new(BincodeCodec) as Arc<dyn Codec>,
+            Arc::new(JsonCodec),
+        ] {
+            let codecs = Codecs::new(writer);
+            let bytes = codecs.encode(rec.as_ref()).unwrap();
+            assert_eq!(Codecs::default().decode(&bytes).unwrap(), rec);
+            assert_eq!(
+                Codecs::new(Arc::new(JsonCodec)).decode(&bytes).unwrap(),
+                rec
+            );
+        }
+        for e in [
+            Expiry::Default,
+            Expiry::AtBrowserClose,
+            Expiry::At(UnixTime::from_secs(-3)),
+        ] {
+            let r = Record {
+                expiry: e,
+                ..Record::default()
+            };
+            let bytes = Codecs::default().encode(r.as_ref()).unwrap();
+            assert_eq!(Codecs::default().decode(&bytes).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn json_is_readable() {
+        let bytes = Codecs::new(Arc::new(JsonCodec))
+            .encode(Record::default().as_ref())
+            .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"v":1,"expires_at":0,"expiry":"default","data":{}}"#
+        );
+    }
+
+    #[test]
+    fn every_truncation_and_corruption_is_an_error_not_a_panic() {
+        let codecs = Codecs::default();
+        for writer in [
+            Arc::new(BincodeCodec) as Arc<dyn Codec>,
+            Arc::new(JsonCodec),
+        ] {
+            let bytes = Codecs::new(writer).encode(sample().as_ref()).unwrap();
+            for cut in 0..bytes.len() {
+                assert!(codecs.decode(&bytes[..cut]).is_err(), "cut at {cut}");
+            }
+            for i in 0..bytes.len() {
+                for flip in [0x01u8, 0x80, 0xff] {
+                    let mut b = bytes.clone();
+                    b[i] ^= flip;
+                    let _ = codecs.decode(&b); // must not panic
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_lengths_and_depth_are_rejected() {
+        // A record claiming 2^60 entries.
+        let mut b = vec![BINCODE_V1, 0, 0, 0xfd];
+        b.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        assert!(Codecs::default().decode(&b).is_err());
+        // Nesting far beyond MAX_DEPTH.
+        let mut b = vec![BINCODE_V1, 0, 0, 1, 1, b'k'];
+        for _ in 0..100_000 {
+            b.extend_from_slice(&[T_ARRAY, 1]);
+        }
+        b.push(T_NULL);
+        let err = Codecs::default().decode(&b).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Decode);
+        // Deep JSON.
+        let deep = format!(
+            r#"{{"v":1,"expires_at":0,"expiry":"default","data":{{"k":{}{}}}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(Codecs::default().decode(deep.as_bytes()).is_err());
+        assert!(Codecs::default().decode(b"").is_err());
+        assert!(Codecs::default().decode(b"\x7fgarbage").is_err());
+    }
+}

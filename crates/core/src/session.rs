@@ -1,0 +1,547 @@
+//! [`Session`]: Django's `SessionBase` in Rust, and [`Sessions`], the handle that makes them.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{
+    Codec, Codecs, Data, Error, ErrorKind, Expiry, Record, RecordRef, Result, SessionKey,
+    SessionStore, UnixTime,
+};
+
+/// How many freshly drawn keys a create tries before giving up. With 165-bit keys a single
+/// honest collision is already astronomically unlikely; repeated ones mean a broken store.
+const CREATE_ATTEMPTS: usize = 10;
+
+/// Django's `SESSION_COOKIE_AGE` default: two weeks.
+pub const DEFAULT_COOKIE_AGE: Duration = Duration::from_secs(1_209_600);
+
+/// Session settings shared by every session of a [`Sessions`] handle.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    cookie_age: i64,
+    expire_at_browser_close: bool,
+    codecs: Codecs,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            cookie_age: DEFAULT_COOKIE_AGE.as_secs() as i64,
+            expire_at_browser_close: false,
+            codecs: Codecs::default(),
+        }
+    }
+}
+
+impl SessionConfig {
+    /// Django's defaults: a two-week cookie age, cookies that outlive the browser, the bincode
+    /// codec.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How long a session lives after its last save unless it sets its own expiry (Django's
+    /// `SESSION_COOKIE_AGE`). Whole seconds; at least one.
+    #[must_use]
+    pub fn with_cookie_age(mut self, age: Duration) -> Self {
+        self.cookie_age = i64::try_from(age.as_secs()).unwrap_or(i64::MAX).max(1);
+        self
+    }
+
+    /// Whether sessions without their own expiry end when the browser closes (Django's
+    /// `SESSION_EXPIRE_AT_BROWSER_CLOSE`). The server still keeps them for the cookie age.
+    #[must_use]
+    pub fn with_expire_at_browser_close(mut self, yes: bool) -> Self {
+        self.expire_at_browser_close = yes;
+        self
+    }
+
+    /// The codec new records are written with. Records written by either built-in codec (and
+    /// by this one) stay readable, so switching codec logs nobody out.
+    #[must_use]
+    pub fn with_codec(mut self, codec: impl Codec) -> Self {
+        self.codecs = Codecs::new(Arc::new(codec));
+        self
+    }
+
+    /// The cookie age in seconds.
+    pub fn cookie_age(&self) -> i64 {
+        self.cookie_age
+    }
+
+    /// Whether default sessions end at browser close.
+    pub fn expire_at_browser_close(&self) -> bool {
+        self.expire_at_browser_close
+    }
+
+    /// The codecs records are written and read with.
+    pub fn codecs(&self) -> &Codecs {
+        &self.codecs
+    }
+}
+
+/// A store and its settings: the handle an application keeps (cheap to clone) and makes
+/// [`Session`]s from, one per request.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use sessionkit_core::{Sessions, SessionStore};
+/// # async fn handler(sessions: Sessions, cookie: Option<&str>) -> sessionkit_core::Result<()> {
+/// let mut session = sessions.load(cookie).await?;
+/// let visits: u64 = session.get("visits")?.unwrap_or(0);
+/// session.insert("visits", visits + 1)?;
+/// session.save().await?;
+/// let set_cookie = session.key().map(|k| k.as_str().to_owned());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn SessionStore>,
+    config: SessionConfig,
+}
+
+impl Sessions {
+    /// Sessions in `store` with Django's default settings.
+    pub fn new(store: impl SessionStore) -> Self {
+        Self::with_config(store, SessionConfig::default())
+    }
+
+    /// Sessions in `store` with `config`.
+    pub fn with_config(store: impl SessionStore, config: SessionConfig) -> Self {
+        Self::from_arc(Arc::new(store), config)
+    }
+
+    /// Sessions in a store that is already shared.
+    pub fn from_arc(store: Arc<dyn SessionStore>, config: SessionConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner { store, config }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.inner.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SessionConfig {
+        &self.inner.config
+    }
+
+    /// A new, empty session with no key (nothing is stored until it holds something and is
+    /// saved).
+    pub fn create(&self) -> Session {
+        Session::empty(self.clone(), None)
+    }
+
+    /// The session the client presented, if any.
+    ///
+    /// `presented` is the cookie value. A value that breaks the store's key rules (too short,
+    /// too long, wrong characters, control characters) gives a new empty session without any
+    /// round trip to the server. An unknown or expired key, or stored bytes that do not decode
+    /// (logged as a warning), give a new empty session too: loading never creates anything.
+    /// Only a failing store is an error.
+    pub async fn load(&self, presented: Option<&str>) -> Result<Session> {
+        let Some(raw) = presented else {
+            return Ok(self.create());
+        };
+        let Some(key) = SessionKey::parse(raw, self.inner.store.key_format()) else {
+            tracing::debug!(
+                len = raw.len(),
+                "malformed session key presented; starting a new session"
+            );
+            return Ok(self.create());
+        };
+        let Some(bytes) = self.inner.store.load(&key).await? else {
+            return Ok(self.create());
+        };
+        let record = match self.inner.config.codecs.decode(&bytes) {
+            Ok(record) => record,
+            Err(err) => {
+                tracing::warn!(
+                    target: "sessionkit::security",
+                    key = ?key,
+                    error = %err,
+                    cause = err.source_message().as_deref().unwrap_or(""),
+                    "session data corrupted; starting a new session"
+                );
+                return Ok(self.create());
+            }
+        };
+        if record.expires_at.ttl_at(UnixTime::now()).is_none() {
+            return Ok(self.create());
+        }
+        let mut session = Session::empty(self.clone(), Some(key));
+        session.data = record.data;
+        session.expiry = record.expiry;
+        Ok(session)
+    }
+}
+
+impl Error {
+    fn source_message(&self) -> Option<String> {
+        std::error::Error::source(self).map(ToString::to_string)
+    }
+}
+
+/// One client's session: typed values, Django's `accessed`/`modified` flags, expiry, and the
+/// operations that persist it.
+///
+/// Values are stored as JSON values (`serde_json::Value`), so anything `Serialize` goes in and
+/// any `DeserializeOwned` type comes out. Reads set [`is_accessed`](Session::is_accessed);
+/// changes set [`is_modified`](Session::is_modified), exactly as Django's `SessionBase`.
+/// Mutating a value you got out does not change the session: insert it again.
+#[derive(Debug)]
+pub struct Session {
+    sessions: Sessions,
+    key: Option<SessionKey>,
+    data: Data,
+    expiry: Expiry,
+    accessed: AtomicBool,
+    modified: bool,
+}
+
+impl Session {
+    fn empty(sessions: Sessions, key: Option<SessionKey>) -> Self {
+        Self {
+            sessions,
+            key,
+            data: Data::new(),
+            expiry: Expiry::Default,
+            accessed: AtomicBool::new(false),
+            modified: false,
+        }
+    }
+
+    fn touch_access(&self) {
+        self.accessed.store(true, Ordering::Relaxed);
+    }
+
+    /// The key the client must hold (put it in the cookie), or `None` if the session is not
+    /// stored. It changes on [`cycle_key`](Session::cycle_key) and [`flush`](Session::flush),
+    /// and (for the cookie store, whose key is the signed record) on every save.
+    pub fn key(&self) -> Option<&SessionKey> {
+        self.key.as_ref()
+    }
+
+    /// The value under `key` as a `T`; `Ok(None)` if absent. A stored value of another shape is
+    /// an [`ErrorKind::Value`] error.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        self.get_value(key).map(from_value).transpose()
+    }
+
+    /// The raw value under `key`.
+    pub fn get_value(&self, key: &str) -> Option<&Value> {
+        self.touch_access();
+        self.data.get(key)
+    }
+
+    /// Stores `value` under `key`.
+    pub fn insert<T: Serialize>(&mut self, key: &str, value: T) -> Result<()> {
+        let value = serde_json::to_value(&value)
+            .map_err(|e| Error::new(ErrorKind::Value, "core").with_source(e))?;
+        self.insert_value(key, value);
+        Ok(())
+    }
+
+    /// Stores a raw value under `key`, returning the previous one.
+    pub fn insert_value(&mut self, key: &str, value: Value) -> Option<Value> {
+        self.touch_access();
+        self.modified = true;
+        self.data.insert(key.to_owned(), value)
+    }
+
+    /// Removes and returns the raw value under `key`. Marks the session modified only if the key
+    /// was present (Django's `pop`).
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.touch_access();
+        let old = self.data.shift_remove(key);
+        self.modified |= old.is_some();
+        old
+    }
+
+    /// Removes the value under `key` and returns it as a `T` (Django's `pop`).
+    pub fn take<T: DeserializeOwned>(&mut self, key: &str) -> Result<Option<T>> {
+        self.remove(key).as_ref().map(from_value).transpose()
+    }
+
+    /// The value under `key`, inserting `default` first if absent (Django's `setdefault`).
+    pub fn get_or_insert<T: Serialize + DeserializeOwned>(
+        &mut self,
+        key: &str,
+        default: T,
+    ) -> Result<T> {
+        if let Some(v) = self.get(key)? {
+            return Ok(v);
+        }
+        self.insert(key, &default)?;
+        Ok(default)
+    }
+
+    /// Inserts every pair (Django's `update`); marks the session modified even if `values` is
+    /// empty, as Django does.
+    pub fn extend<I: IntoIterator<Item = (String, Value)>>(&mut self, values: I) {
+        self.touch_access();
+        self.modified = true;
+        self.data.extend(values);
+    }
+
+    /// Whether a value is stored under `key`.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.touch_access();
+        self.data.contains_key(key)
+    }
+
+    /// The keys, in insertion order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.touch_access();
+        self.data.keys().map(String::as_str)
+    }
+
+    /// The key–value pairs, in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.touch_access();
+        self.data.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// How many values are stored.
+    pub fn len(&self) -> usize {
+        self.touch_access();
+        self.data.len()
+    }
+
+    /// Whether no values are stored. (Django's `is_empty()`, which also asks "has no key", is
+    /// `session.key().is_none() && session.is_empty()`.)
+    pub fn is_empty(&self) -> bool {
+        self.touch_access();
+        self.data.is_empty()
+    }
+
+    /// Removes every value (the key stays).
+    pub fn clear(&mut self) {
+        self.touch_access();
+        self.modified = true;
+        self.data.clear();
+    }
+
+    /// Whether the session was read or changed (a response that depends on it needs
+    /// `Vary: Cookie`).
+    pub fn is_accessed(&self) -> bool {
+        self.accessed.load(Ordering::Relaxed)
+    }
+
+    /// Whether the session was changed since it was loaded.
+    pub fn is_modified(&self) -> bool {
+        self.modified
+    }
+
+    /// Marks the session modified, e.g. after changing a value in place elsewhere.
+    pub fn set_modified(&mut self) {
+        self.modified = true;
+    }
+
+    /// Clears both flags (for middleware that has acted on them).
+    pub fn reset_flags(&mut self) {
+        self.accessed.store(false, Ordering::Relaxed);
+        self.modified = false;
+    }
+
+    /// Sets this session's own expiry. Setting [`Expiry::Default`] on a session that has no
+    /// expiry of its own changes nothing; anything else marks it modified.
+    pub fn set_expiry(&mut self, expiry: Expiry) {
+        self.touch_access();
+        if !(expiry == Expiry::Default && self.expiry == Expiry::Default) {
+            self.modified = true;
+        }
+        self.expiry = expiry;
+    }
+
+    /// This session's own expiry setting.
+    pub fn expiry(&self) -> Expiry {
+        self.touch_access();
+        self.expiry
+    }
+
+    /// Seconds the session lives if saved now (Django's `get_expiry_age()`).
+    pub fn expiry_age(&self) -> i64 {
+        self.expiry_age_at(UnixTime::now())
+    }
+
+    /// Seconds the session lives if saved at `now` (Django's `get_expiry_age(modification=)`);
+    /// negative when a fixed expiry has passed.
+    pub fn expiry_age_at(&self, now: UnixTime) -> i64 {
+        self.touch_access();
+        match self.expiry {
+            Expiry::Default | Expiry::AtBrowserClose => self.sessions.config().cookie_age,
+            Expiry::AfterInactivity(secs) => secs,
+            Expiry::At(t) => t.secs_after(now),
+        }
+    }
+
+    /// When the session expires if saved now (Django's `get_expiry_date()`).
+    pub fn expiry_date(&self) -> SystemTime {
+        self.expiry_date_at(UnixTime::now()).to_system_time()
+    }
+
+    /// When the session expires if saved at `now`.
+    pub fn expiry_date_at(&self, now: UnixTime) -> UnixTime {
+        match self.expiry {
+            Expiry::At(t) => {
+                self.touch_access();
+                t
+            }
+            _ => now.add_secs(self.expiry_age_at(now)),
+        }
+    }
+
+    /// Whether the cookie should end with the browser session (no `Max-Age`): the session's own
+    /// choice if it made one, else the configuration.
+    pub fn expire_at_browser_close(&self) -> bool {
+        self.touch_access();
+        match self.expiry {
+            Expiry::Default => self.sessions.config().expire_at_browser_close,
+            Expiry::AtBrowserClose => true,
+            Expiry::AfterInactivity(_) | Expiry::At(_) => false,
+        }
+    }
+
+    /// Persists the session.
+    ///
+    /// - No key yet: stores it under a freshly drawn key, never overwriting another session (a
+    ///   taken key is retried with a new one). A new session that holds nothing is not stored
+    ///   at all (Django's CVE-2015-5963 lesson), and keeps no key.
+    /// - A key: replaces the stored record. If it vanished meanwhile (a logout in a concurrent
+    ///   request) this fails with [`Error::is_vanished`] and nothing is resurrected: answer
+    ///   400, as Django's `SessionInterrupted`.
+    /// - Already expired (a fixed expiry in the past, a negative age): the record is deleted
+    ///   instead and the key dropped.
+    pub async fn save(&mut self) -> Result<()> {
+        let now = UnixTime::now();
+        let expires_at = self.expiry_date_at(now);
+        if expires_at.ttl_at(now).is_none() {
+            if let Some(key) = self.key.take() {
+                self.sessions.store().delete(&key).await?;
+            }
+            return Ok(());
+        }
+        if self.key.is_none() && self.data.is_empty() && self.expiry == Expiry::Default {
+            return Ok(());
+        }
+        let bytes = self.encode(expires_at)?;
+        let store = self.sessions.store();
+        match &self.key {
+            Some(key) => {
+                let key = store.update(key, &bytes, expires_at).await?;
+                self.key = Some(key);
+            }
+            None => self.create_record(&bytes, expires_at).await?,
+        }
+        Ok(())
+    }
+
+    fn encode(&self, expires_at: UnixTime) -> Result<Vec<u8>> {
+        self.sessions.config().codecs.encode(RecordRef {
+            expires_at,
+            expiry: self.expiry,
+            data: &self.data,
+        })
+    }
+
+    async fn create_record(&mut self, bytes: &[u8], expires_at: UnixTime) -> Result<()> {
+        let store = self.sessions.store();
+        for _ in 0..CREATE_ATTEMPTS {
+            let key = SessionKey::generate();
+            match store.create(&key, bytes, expires_at).await {
+                Ok(key) => {
+                    self.key = Some(key);
+                    self.modified = true;
+                    return Ok(());
+                }
+                Err(e) if e.is_collision() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::collision("core").with_detail(format!(
+            "{CREATE_ATTEMPTS} fresh keys in a row were reported taken"
+        )))
+    }
+
+    /// Moves the expiry forward without rewriting the record (rolling sessions, Django's
+    /// `SESSION_SAVE_EVERY_REQUEST` without the write). Does nothing for a session with no key.
+    /// A store that keeps sessions in the client (cookies) re-saves instead.
+    pub async fn touch(&mut self) -> Result<()> {
+        let Some(key) = &self.key else {
+            return Ok(());
+        };
+        if !self.sessions.store().key_format().is_server_side() {
+            return self.save().await;
+        }
+        let now = UnixTime::now();
+        let expires_at = self.expiry_date_at(now);
+        if expires_at.ttl_at(now).is_none() {
+            return self.save().await;
+        }
+        self.sessions.store().touch(key, expires_at).await
+    }
+
+    /// Deletes the stored record (the key stays, so a later save reports it vanished). Does
+    /// nothing for a session with no key.
+    pub async fn delete(&mut self) -> Result<()> {
+        self.touch_access();
+        match &self.key {
+            Some(key) => self.sessions.store().delete(key).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Logout: removes every value, deletes the stored record and drops the key. Nothing new is
+    /// stored (Django's CVE-2015-5964 lesson); the middleware should delete the cookie.
+    pub async fn flush(&mut self) -> Result<()> {
+        self.clear();
+        self.expiry = Expiry::Default;
+        if let Some(key) = self.key.take() {
+            self.sessions.store().delete(&key).await?;
+        }
+        Ok(())
+    }
+
+    /// Login protection against session fixation: stores the same values under a new key and
+    /// deletes the old record. The new key must be sent to the client.
+    pub async fn cycle_key(&mut self) -> Result<()> {
+        self.touch_access();
+        let old = self.key.take();
+        let now = UnixTime::now();
+        let expires_at = self.expiry_date_at(now);
+        if expires_at.ttl_at(now).is_some() {
+            let bytes = self.encode(expires_at)?;
+            self.create_record(&bytes, expires_at).await?;
+        }
+        if let Some(old) = old {
+            self.sessions.store().delete(&old).await?;
+        }
+        Ok(())
+    }
+
+    /// The session as a [`Record`] that would be stored if saved at `now`.
+    pub fn to_record(&self, now: UnixTime) -> Record {
+        Record {
+            expires_at: self.expiry_date_at(now),
+            expiry: self.expiry,
+            data: self.data.clone(),
+        }
+    }
+}
+
+fn from_value<T: DeserializeOwned>(v: &Value) -> Result<T> {
+    T::deserialize(v).map_err(|e| Error::new(ErrorKind::Value, "core").with_source(e))
+}
