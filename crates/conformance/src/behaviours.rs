@@ -1,0 +1,956 @@
+//! One `pub async fn` per behaviour. The numbers in the docs are the tests of Django 5.2's
+//! `SessionTestsMixin` (see `shared/reference/django-sessions.md` §5.1) each one covers.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sessionkit_core::{
+    Codecs, Expiry, JsonCodec, KeyFormat, Record, SessionConfig, SessionKey, Sessions, UnixTime,
+};
+
+use crate::{Harness, Recording, WarningCounter};
+
+/// Every behaviour, in one place: the `suite!` macro expands this list.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __for_each_behaviour {
+    ($callback:path, $make:expr, $caps:expr) => {
+        $callback!($make, $caps;
+            new_session_is_untouched,
+            get_missing_is_none,
+            insert_marks_modified_and_take_returns_it,
+            take_marks_accessed_and_modified,
+            take_missing_is_none_and_not_modified,
+            get_or_insert_keeps_first_value,
+            extend_marks_modified,
+            contains_key_only_accesses,
+            iter_and_values_only_access,
+            keys_only_access,
+            clear_marks_modified,
+            save_stores_a_session_with_values,
+            new_empty_session_is_never_stored,
+            emptied_session_with_key_is_saved_not_deleted,
+            delete_removes_record,
+            delete_is_idempotent,
+            flush_logs_out,
+            flush_of_unsaved_session_stores_nothing,
+            cycle_key_moves_data_to_new_key,
+            cycle_key_of_loaded_session_keeps_data,
+            cycle_key_of_unsaved_session_stores_it,
+            save_keeps_data,
+            invalid_key_gives_new_session,
+            hostile_keys_never_reach_the_store,
+            default_expiry_is_cookie_age,
+            custom_expiry_seconds,
+            custom_expiry_duration,
+            custom_expiry_datetime,
+            custom_expiry_reset,
+            expire_at_browser_close_follows_setting,
+            expiry_setting_survives_save_and_load,
+            round_trip_between_handles,
+            both_codecs_read_each_others_records,
+            corrupted_bytes_load_as_no_session,
+            already_expired_save_removes_session,
+            expired_record_is_never_returned,
+            stored_record_past_its_own_expiry_is_not_served,
+            load_does_not_create_record,
+            save_does_not_resurrect_logged_out_session,
+            create_never_overwrites,
+            update_of_missing_record_is_vanished,
+            touch_extends_life,
+            touch_of_missing_record_is_vanished,
+            concurrent_creates_get_distinct_keys,
+            clear_expired_removes_only_expired,
+        );
+    };
+}
+
+/// A 1.5 KB dashboard login: user id, a ~1 KB token, a few strings.
+pub fn dashboard_payload() -> Vec<(&'static str, Value)> {
+    vec![
+        ("_auth_user_id", json!("42")),
+        (
+            "_auth_user_backend",
+            json!("openstack_auth.backend.KeystoneBackend"),
+        ),
+        (
+            "_auth_user_hash",
+            json!("f1c2d3e4b5a6978812345678deadbeefcafe0123"),
+        ),
+        ("token", json!("gAAAAA".to_owned() + &"x".repeat(1018))),
+        (
+            "region_endpoint",
+            json!("https://keystone.example.org:5000/v3"),
+        ),
+        ("services_region", json!("RegionOne")),
+        ("project_id", json!("9f3c2a1b0e8d4c7f6a5b4c3d2e1f0a9b")),
+        ("user_name", json!("admin")),
+        ("horizon_pagesize", json!(20)),
+        ("django_language", json!("en")),
+    ]
+}
+
+fn fresh_unknown_key() -> SessionKey {
+    SessionKey::generate()
+}
+
+async fn stored_session(h: &Harness, values: &[(&str, Value)]) -> sessionkit_core::Session {
+    let mut s = h.sessions().create();
+    for (k, v) in values {
+        s.insert_value(k, v.clone());
+    }
+    s.save().await.expect("save");
+    assert!(s.key().is_some(), "a saved session with values has a key");
+    s
+}
+
+fn encoded(data: &[(&str, Value)], expires_at: UnixTime) -> Vec<u8> {
+    let record = Record {
+        expires_at,
+        expiry: Expiry::Default,
+        data: data
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    };
+    Codecs::default().encode(record.as_ref()).expect("encode")
+}
+
+/// Django 1: a new session is neither accessed nor modified.
+pub async fn new_session_is_untouched(h: Harness) {
+    let s = h.sessions().create();
+    assert!(!s.is_accessed());
+    assert!(!s.is_modified());
+    assert!(s.key().is_none());
+    let loaded = h.sessions().load(None).await.unwrap();
+    assert!(!loaded.is_accessed() && !loaded.is_modified() && loaded.key().is_none());
+}
+
+/// Django 2–3: reading a missing value gives nothing.
+pub async fn get_missing_is_none(h: Harness) {
+    let s = h.sessions().create();
+    assert_eq!(s.get::<String>("cat").unwrap(), None);
+    assert!(s.is_accessed());
+    assert!(!s.is_modified());
+}
+
+/// Django 4–5: storing marks the session modified; taking returns the value.
+pub async fn insert_marks_modified_and_take_returns_it(h: Harness) {
+    let mut s = h.sessions().create();
+    s.insert("cat", "dog").unwrap();
+    assert!(s.is_modified());
+    assert_eq!(s.take::<String>("cat").unwrap().as_deref(), Some("dog"));
+}
+
+/// Django 6–7: `pop` of a present key marks accessed and modified and removes it.
+pub async fn take_marks_accessed_and_modified(h: Harness) {
+    let mut s = stored_session(&h, &[("some key", json!("exists"))]).await;
+    let mut s2 = h
+        .sessions()
+        .load(Some(s.key().unwrap().as_str()))
+        .await
+        .unwrap();
+    assert!(
+        !s2.is_accessed() && !s2.is_modified(),
+        "a loaded session starts untouched"
+    );
+    assert_eq!(
+        s2.take::<String>("some key").unwrap().as_deref(),
+        Some("exists")
+    );
+    assert!(s2.is_accessed());
+    assert!(s2.is_modified());
+    assert_eq!(s2.get::<String>("some key").unwrap(), None);
+    s.delete().await.unwrap();
+}
+
+/// Django 8–13: `pop` of a missing key (with or without a default) changes nothing.
+pub async fn take_missing_is_none_and_not_modified(h: Harness) {
+    let mut s = h.sessions().create();
+    let v = s.take::<String>("some key").unwrap();
+    assert_eq!(
+        v.unwrap_or_else(|| "does not exist".into()),
+        "does not exist"
+    );
+    assert!(s.is_accessed());
+    assert!(!s.is_modified());
+    assert_eq!(s.remove("some key"), None);
+    assert!(!s.is_modified());
+}
+
+/// Django 14–15: `setdefault` keeps the first value.
+pub async fn get_or_insert_keeps_first_value(h: Harness) {
+    let mut s = h.sessions().create();
+    assert_eq!(s.get_or_insert("foo", "bar".to_owned()).unwrap(), "bar");
+    assert_eq!(s.get_or_insert("foo", "baz".to_owned()).unwrap(), "bar");
+    assert!(s.is_accessed());
+    assert!(s.is_modified());
+}
+
+/// Django 16–17: `update` stores every pair and marks modified, even when empty.
+pub async fn extend_marks_modified(h: Harness) {
+    let mut s = h.sessions().create();
+    s.extend([("update key".to_owned(), json!(1))]);
+    assert!(s.is_accessed() && s.is_modified());
+    assert_eq!(s.get::<i64>("update key").unwrap(), Some(1));
+    let mut t = h.sessions().create();
+    t.extend(std::iter::empty());
+    assert!(t.is_modified(), "Django marks modified unconditionally");
+}
+
+/// Django 18–19: membership tests access but do not modify.
+pub async fn contains_key_only_accesses(h: Harness) {
+    let mut s = h.sessions().create();
+    s.insert("some key", 1).unwrap();
+    s.reset_flags();
+    assert!(s.contains_key("some key"));
+    assert!(s.is_accessed());
+    assert!(!s.is_modified());
+}
+
+/// Django 20–21, 24–25: listing values/items accesses but does not modify.
+pub async fn iter_and_values_only_access(h: Harness) {
+    let mut s = h.sessions().create();
+    assert_eq!(s.iter().count(), 0);
+    assert!(s.is_accessed());
+    s.insert("x", 1).unwrap();
+    s.reset_flags();
+    let items: Vec<(String, Value)> = s.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect();
+    assert_eq!(items, vec![("x".to_owned(), json!(1))]);
+    assert!(s.is_accessed());
+    assert!(!s.is_modified());
+}
+
+/// Django 22–23: listing keys accesses but does not modify.
+pub async fn keys_only_access(h: Harness) {
+    let mut s = h.sessions().create();
+    s.insert("x", 1).unwrap();
+    s.reset_flags();
+    assert_eq!(s.keys().collect::<Vec<_>>(), vec!["x"]);
+    assert!(s.is_accessed());
+    assert!(!s.is_modified());
+}
+
+/// Django 26: clearing empties the session and marks it modified.
+pub async fn clear_marks_modified(h: Harness) {
+    let mut s = h.sessions().create();
+    s.insert("x", 1).unwrap();
+    s.reset_flags();
+    assert_eq!(s.len(), 1);
+    s.clear();
+    assert!(s.is_empty());
+    assert!(s.is_accessed() && s.is_modified());
+}
+
+/// Django 27–28: saving a new session with values stores it under a fresh key.
+pub async fn save_stores_a_session_with_values(h: Harness) {
+    let mut s = stored_session(&h, &[("a", json!(1))]).await;
+    let key = s.key().unwrap().clone();
+    if h.server_side() {
+        assert_eq!(key.as_str().len(), sessionkit_core::KEY_LEN);
+        assert!(h.store.exists(&key).await.unwrap());
+    }
+    let loaded = h.sessions().load(Some(key.as_str())).await.unwrap();
+    assert_eq!(loaded.get::<i64>("a").unwrap(), Some(1));
+    s.delete().await.unwrap();
+}
+
+/// CVE-2015-5963: a new session that holds nothing is not stored and gets no key.
+pub async fn new_empty_session_is_never_stored(h: Harness) {
+    let recording = Arc::new(Recording::new(h.store.clone()));
+    let sessions = Sessions::from_arc(recording.clone(), SessionConfig::default());
+    let mut s = sessions.create();
+    let _ = s.get::<String>("anything").unwrap();
+    s.save().await.unwrap();
+    assert!(s.key().is_none());
+    let mut t = sessions.create();
+    t.insert("x", 1).unwrap();
+    t.remove("x");
+    t.save().await.unwrap();
+    assert!(t.key().is_none());
+    assert_eq!(recording.calls(), 0, "nothing may reach the store");
+}
+
+/// Django middleware test 112: a session emptied after it was stored is saved empty, not
+/// deleted.
+pub async fn emptied_session_with_key_is_saved_not_deleted(h: Harness) {
+    let s = stored_session(&h, &[("foo", json!("bar"))]).await;
+    let mut s2 = h
+        .sessions()
+        .load(Some(s.key().unwrap().as_str()))
+        .await
+        .unwrap();
+    s2.remove("foo");
+    s2.save().await.unwrap();
+    let key = s2.key().unwrap().clone();
+    let s3 = h.sessions().load(Some(key.as_str())).await.unwrap();
+    assert_eq!(s3.key(), Some(&key), "still a session");
+    assert!(s3.is_empty());
+    if h.server_side() {
+        assert!(h.store.exists(&key).await.unwrap());
+    }
+}
+
+/// Django 29–30: deleting removes the record.
+pub async fn delete_removes_record(h: Harness) {
+    let mut s = stored_session(&h, &[("a", json!(1))]).await;
+    let key = s.key().unwrap().clone();
+    s.delete().await.unwrap();
+    assert!(!h.store.exists(&key).await.unwrap());
+    if h.server_side() {
+        let again = h.sessions().load(Some(key.as_str())).await.unwrap();
+        assert!(again.key().is_none() && again.is_empty());
+    }
+}
+
+/// Deleting a missing record is not an error (Django: a silent no-op).
+pub async fn delete_is_idempotent(h: Harness) {
+    h.store.delete(&fresh_unknown_key()).await.unwrap();
+    let mut s = h.sessions().create();
+    s.delete().await.unwrap();
+}
+
+/// Django 31–32: flush deletes the record, empties the session and drops the key.
+pub async fn flush_logs_out(h: Harness) {
+    let mut s = stored_session(&h, &[("foo", json!("bar"))]).await;
+    let prev = s.key().unwrap().clone();
+    s.flush().await.unwrap();
+    assert!(!h.store.exists(&prev).await.unwrap());
+    assert!(s.key().is_none());
+    assert!(s.is_empty());
+    assert!(s.is_modified() && s.is_accessed());
+    if h.server_side() {
+        let old = h.sessions().load(Some(prev.as_str())).await.unwrap();
+        assert!(old.is_empty() && old.key().is_none(), "the old key is dead");
+    }
+    s.save().await.unwrap();
+    assert!(
+        s.key().is_none(),
+        "flush does not create a new session (CVE-2015-5964)"
+    );
+}
+
+/// Flushing a session that was never stored touches nothing.
+pub async fn flush_of_unsaved_session_stores_nothing(h: Harness) {
+    let recording = Arc::new(Recording::new(h.store.clone()));
+    let sessions = Sessions::from_arc(recording.clone(), SessionConfig::default());
+    let mut s = sessions.create();
+    s.insert("a", 1).unwrap();
+    s.flush().await.unwrap();
+    s.save().await.unwrap();
+    assert!(s.key().is_none());
+    assert_eq!(recording.calls(), 0);
+}
+
+/// Django 33–34: cycling the key keeps the data under a new key and removes the old record.
+pub async fn cycle_key_moves_data_to_new_key(h: Harness) {
+    let mut s = stored_session(&h, &[("a", json!("c")), ("b", json!("d"))]).await;
+    let prev = s.key().unwrap().clone();
+    let prev_items: Vec<(String, Value)> =
+        s.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect();
+    s.cycle_key().await.unwrap();
+    let new = s.key().unwrap().clone();
+    assert_ne!(new, prev);
+    let items: Vec<(String, Value)> = s.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect();
+    assert_eq!(items, prev_items);
+    if h.server_side() {
+        assert!(
+            !h.store.exists(&prev).await.unwrap(),
+            "the old record is gone"
+        );
+        let old = h.sessions().load(Some(prev.as_str())).await.unwrap();
+        assert!(old.is_empty() && old.key().is_none());
+    }
+    let loaded = h.sessions().load(Some(new.as_str())).await.unwrap();
+    let loaded_items: Vec<(String, Value)> = loaded
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.clone()))
+        .collect();
+    assert_eq!(
+        loaded_items, prev_items,
+        "the data is stored under the new key"
+    );
+}
+
+/// Django 35–36: cycling a session loaded by key (no cached data of its own) keeps its data.
+pub async fn cycle_key_of_loaded_session_keeps_data(h: Harness) {
+    let s = stored_session(&h, &[("a", json!("c")), ("b", json!("d"))]).await;
+    let mut t = h
+        .sessions()
+        .load(Some(s.key().unwrap().as_str()))
+        .await
+        .unwrap();
+    t.cycle_key().await.unwrap();
+    assert_ne!(t.key(), s.key());
+    let mut items: Vec<(String, Value)> =
+        t.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect();
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        items,
+        vec![("a".to_owned(), json!("c")), ("b".to_owned(), json!("d"))]
+    );
+}
+
+/// Cycling a session that was never stored stores it under a fresh key (Django's
+/// `cycle_key()` on a keyless session).
+pub async fn cycle_key_of_unsaved_session_stores_it(h: Harness) {
+    let mut s = h.sessions().create();
+    s.insert("a", 1).unwrap();
+    s.cycle_key().await.unwrap();
+    let key = s.key().expect("a key after cycle_key").clone();
+    let loaded = h.sessions().load(Some(key.as_str())).await.unwrap();
+    assert_eq!(loaded.get::<i64>("a").unwrap(), Some(1));
+}
+
+/// Django 37–38: saving does not clear the in-memory data.
+pub async fn save_keeps_data(h: Harness) {
+    let mut s = h.sessions().create();
+    s.insert("a", "b").unwrap();
+    s.save().await.unwrap();
+    assert_eq!(s.get::<String>("a").unwrap().as_deref(), Some("b"));
+    s.insert("a", "c").unwrap();
+    s.save().await.unwrap();
+    assert_eq!(s.get::<String>("a").unwrap().as_deref(), Some("c"));
+}
+
+/// Django 39–43, 62: a key that breaks the rules is no session, and saving draws a fresh key.
+pub async fn invalid_key_gives_new_session(h: Harness) {
+    for presented in ["1", "", "1234567", "12345678"] {
+        let mut s = h.sessions().load(Some(presented)).await.unwrap();
+        assert!(s.key().is_none(), "{presented:?}");
+        assert_eq!(s.get::<String>("cat").unwrap(), None);
+        s.insert("cat", "dog").unwrap();
+        s.save().await.unwrap();
+        assert_ne!(s.key().unwrap().as_str(), presented);
+        s.delete().await.unwrap();
+    }
+}
+
+/// Malformed or hostile keys (too short, too long, control characters, CR/LF, path traversal,
+/// non-ASCII, 1,240 characters as Django's `test_load_overlong_key`) are "no session" and never
+/// reach the store.
+pub async fn hostile_keys_never_reach_the_store(h: Harness) {
+    let recording = Arc::new(Recording::new(h.store.clone()));
+    let sessions = Sessions::from_arc(recording.clone(), SessionConfig::default());
+    let overlong = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".repeat(20);
+    let huge = "a".repeat(1 << 20);
+    let hostile = [
+        "",
+        "1",
+        "abc",
+        "abcdefgh12345678abcdefgh1234567\r\nSet-Cookie: x=y",
+        "abcdefgh12345678abcdefgh1234567\n",
+        "abcdefgh12345678abcdefgh1234567\0",
+        "abcdefgh12345678abcdefgh123456\u{7f}",
+        "abcdefgh 2345678abcdefgh12345678",
+        "../../../../../../../../etc/passwd",
+        "abcdefgh12345678abcdefgh1234567é",
+        "*",
+        "key with spaces and = signs",
+        overlong.as_str(),
+        huge.as_str(),
+    ];
+    for raw in hostile {
+        if h.store.key_format().accepts(raw) {
+            continue; // a token store may accept some of these shapes; it then verifies them itself
+        }
+        let s = sessions.load(Some(raw)).await.unwrap();
+        assert!(s.key().is_none() && s.is_empty());
+    }
+    assert_eq!(recording.calls(), 0, "a malformed key reached the store");
+}
+
+/// Django 45–46: the default expiry is the cookie age, also for browser-close sessions.
+pub async fn default_expiry_is_cookie_age(h: Harness) {
+    let mut s = h.sessions().create();
+    assert_eq!(s.expiry_age(), 1_209_600);
+    s.set_expiry(Expiry::from_secs(0));
+    assert_eq!(s.expiry(), Expiry::AtBrowserClose);
+    assert_eq!(s.expiry_age(), 1_209_600);
+    let custom = h.sessions_with(SessionConfig::new().with_cookie_age(Duration::from_secs(86_400)));
+    assert_eq!(custom.create().expiry_age(), 86_400);
+}
+
+/// Django 47–48: an expiry in seconds.
+pub async fn custom_expiry_seconds(h: Harness) {
+    let m = UnixTime::now();
+    let mut s = h.sessions().create();
+    s.set_expiry(Expiry::from_secs(10));
+    assert!(s.is_modified());
+    assert_eq!(s.expiry_date_at(m), m.add_secs(10));
+    assert_eq!(s.expiry_age_at(m), 10);
+}
+
+/// Django 49–50: an expiry as a duration (Django's `timedelta`).
+pub async fn custom_expiry_duration(h: Harness) {
+    let m = UnixTime::now();
+    let mut s = h.sessions().create();
+    s.set_expiry(Expiry::after(Duration::from_secs(10)));
+    assert_eq!(s.expiry_date_at(m), m.add_secs(10));
+    assert_eq!(s.expiry_age_at(m), 10);
+}
+
+/// Django 51–52: an expiry at a fixed time.
+pub async fn custom_expiry_datetime(h: Harness) {
+    let m = UnixTime::now();
+    let mut s = h.sessions().create();
+    s.set_expiry(Expiry::at(m.add_secs(10).to_system_time()));
+    assert_eq!(s.expiry_date_at(m), m.add_secs(10));
+    assert_eq!(s.expiry_age_at(m), 10);
+    assert_eq!(s.expiry_age_at(m.add_secs(15)), -5);
+}
+
+/// Django 53–54: resetting the expiry goes back to the cookie age.
+pub async fn custom_expiry_reset(h: Harness) {
+    let mut s = h.sessions().create();
+    s.set_expiry(Expiry::Default);
+    assert!(
+        !s.is_modified(),
+        "resetting an unset expiry changes nothing"
+    );
+    s.set_expiry(Expiry::from_secs(10));
+    s.set_expiry(Expiry::Default);
+    assert!(s.is_modified());
+    assert_eq!(s.expiry_age(), 1_209_600);
+}
+
+/// Django 55–56: browser-close follows the session's own choice, else the setting.
+pub async fn expire_at_browser_close_follows_setting(h: Harness) {
+    for (setting, expected_default) in [(false, false), (true, true)] {
+        let sessions = h.sessions_with(SessionConfig::new().with_expire_at_browser_close(setting));
+        let mut s = sessions.create();
+        s.set_expiry(Expiry::from_secs(10));
+        assert!(!s.expire_at_browser_close());
+        s.set_expiry(Expiry::from_secs(0));
+        assert!(s.expire_at_browser_close());
+        s.set_expiry(Expiry::Default);
+        assert_eq!(s.expire_at_browser_close(), expected_default);
+    }
+}
+
+/// The session's own expiry travels with it, and the server-side expiry honours it.
+pub async fn expiry_setting_survives_save_and_load(h: Harness) {
+    for expiry in [
+        Expiry::AtBrowserClose,
+        Expiry::AfterInactivity(3_600),
+        Expiry::At(UnixTime::now().add_secs(7_200)),
+    ] {
+        let mut s = h.sessions().create();
+        s.insert("a", 1).unwrap();
+        s.set_expiry(expiry);
+        s.save().await.unwrap();
+        let loaded = h
+            .sessions()
+            .load(Some(s.key().unwrap().as_str()))
+            .await
+            .unwrap();
+        assert_eq!(loaded.expiry(), expiry);
+        assert_eq!(loaded.get::<i64>("a").unwrap(), Some(1));
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Profile {
+    id: u64,
+    name: String,
+    roles: Vec<String>,
+    quota: Option<f64>,
+}
+
+/// Django 57: a session written by one handle reads back equal through another: every JSON
+/// type, nested structures, unicode, typed structs, and insertion order.
+pub async fn round_trip_between_handles(h: Harness) {
+    let profile = Profile {
+        id: u64::MAX,
+        name: "café ☕ 😀 \"quoted\" \\ \u{0}".into(),
+        roles: vec!["admin".into(), "member".into()],
+        quota: Some(2.5),
+    };
+    let mut s = h.sessions().create();
+    for (k, v) in dashboard_payload() {
+        s.insert_value(k, v);
+    }
+    s.insert("profile", &profile).unwrap();
+    s.insert("negative", -9_007_199_254_740_993_i64).unwrap();
+    s.insert("float", 1e-300).unwrap();
+    s.insert("flags", [true, false]).unwrap();
+    s.insert("nothing", ()).unwrap();
+    s.insert("nested", json!({"a": {"b": [1, [2, [3, {"c": null}]]]}}))
+        .unwrap();
+    s.insert("empty_map", json!({})).unwrap();
+    s.insert("", "empty key").unwrap();
+    s.save().await.unwrap();
+    let written: Vec<(String, Value)> = s.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect();
+
+    let other = h
+        .sessions()
+        .load(Some(s.key().unwrap().as_str()))
+        .await
+        .unwrap();
+    let read: Vec<(String, Value)> = other
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.clone()))
+        .collect();
+    assert_eq!(read, written);
+    assert_eq!(other.get::<Profile>("profile").unwrap(), Some(profile));
+    assert_eq!(
+        other.get::<i64>("negative").unwrap(),
+        Some(-9_007_199_254_740_993)
+    );
+    assert!(
+        other.get::<u32>("token").is_err(),
+        "a value of another type is an error"
+    );
+}
+
+/// Records written with either built-in codec stay readable when the configured codec changes.
+pub async fn both_codecs_read_each_others_records(h: Harness) {
+    let json_sessions = h.sessions_with(SessionConfig::new().with_codec(JsonCodec));
+    let mut s = json_sessions.create();
+    s.insert("written_as", "json").unwrap();
+    s.save().await.unwrap();
+    let mut via_default = h
+        .sessions()
+        .load(Some(s.key().unwrap().as_str()))
+        .await
+        .unwrap();
+    assert_eq!(
+        via_default.get::<String>("written_as").unwrap().as_deref(),
+        Some("json")
+    );
+    via_default.insert("written_as", "bincode").unwrap();
+    via_default.save().await.unwrap();
+    let via_json = json_sessions
+        .load(Some(via_default.key().unwrap().as_str()))
+        .await
+        .unwrap();
+    assert_eq!(
+        via_json.get::<String>("written_as").unwrap().as_deref(),
+        Some("bincode")
+    );
+}
+
+/// Django 58–59: bytes that do not decode (garbage, truncated, an unknown format, another
+/// program's data) load as no session, log a security warning, and never panic.
+pub async fn corrupted_bytes_load_as_no_session(h: Harness) {
+    let good = encoded(&dashboard_payload(), UnixTime::now().add_secs(600));
+    let corrupt: Vec<Vec<u8>> = vec![
+        b"Zmxhc2tkajphbGtkamY=".to_vec(),
+        b"bad:encoded:value".to_vec(),
+        good[..good.len() / 2].to_vec(),
+        good[..1].to_vec(),
+        vec![
+            0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+        ],
+        br#"{"v":2,"expires_at":0,"expiry":"default","data":{}}"#.to_vec(),
+        b"\x80\x05\x95\x14\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x05hello\x94\x8c\x05world\x94s."
+            .to_vec(),
+        {
+            let mut b = good.clone();
+            b.push(0);
+            b
+        },
+    ];
+    let expires_at = UnixTime::now().add_secs(600);
+    for bytes in corrupt {
+        let key = h
+            .store
+            .create(&fresh_unknown_key(), &bytes, expires_at)
+            .await
+            .unwrap();
+        let counter = WarningCounter::install();
+        let s = h.sessions().load(Some(key.as_str())).await.unwrap();
+        assert_eq!(counter.count(), 1, "one security warning for {bytes:?}");
+        drop(counter);
+        assert!(
+            s.key().is_none() && s.is_empty(),
+            "{bytes:?} loaded as a session"
+        );
+        if h.server_side() {
+            h.store.delete(&key).await.unwrap();
+        }
+    }
+}
+
+/// Django 60–61: saving a session whose expiry has passed removes it; its key is dead.
+pub async fn already_expired_save_removes_session(h: Harness) {
+    let mut s = stored_session(&h, &[("foo", json!("bar"))]).await;
+    let old = s.key().unwrap().clone();
+    s.set_expiry(Expiry::at(UnixTime::now().add_secs(-10).to_system_time()));
+    s.save().await.unwrap();
+    assert!(s.key().is_none());
+    let again = h.sessions().load(Some(old.as_str())).await.unwrap();
+    assert!(!again.contains_key("foo"));
+    assert!(!h.store.exists(&old).await.unwrap());
+
+    let mut t = h.sessions().create();
+    t.insert("foo", "bar").unwrap();
+    t.set_expiry(Expiry::from_secs(-10));
+    t.save().await.unwrap();
+    assert!(
+        t.key().is_none(),
+        "an already-expired new session is not stored"
+    );
+}
+
+/// A record is never served once its expiry has passed: neither by the store nor by
+/// `Sessions::load`, and not when the store is handed an already-expired record.
+pub async fn expired_record_is_never_returned(h: Harness) {
+    let now = UnixTime::now();
+    let short = h
+        .store
+        .create(
+            &fresh_unknown_key(),
+            &encoded(&[("a", json!(1))], now.add_secs(1)),
+            now.add_secs(1),
+        )
+        .await
+        .unwrap();
+    let past = now.add_secs(-5);
+    let dead = h
+        .store
+        .create(
+            &fresh_unknown_key(),
+            &encoded(&[("a", json!(1))], past),
+            past,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.load(&dead).await.unwrap(),
+        None,
+        "an already-expired record was served"
+    );
+    assert!(!h.store.exists(&dead).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(
+        h.store.load(&short).await.unwrap(),
+        None,
+        "an expired record was served"
+    );
+    assert!(!h.store.exists(&short).await.unwrap());
+    let s = h.sessions().load(Some(short.as_str())).await.unwrap();
+    assert!(s.key().is_none() && s.is_empty());
+}
+
+/// The expiry inside the record is checked too, even if the store would still serve it.
+pub async fn stored_record_past_its_own_expiry_is_not_served(h: Harness) {
+    let now = UnixTime::now();
+    let bytes = encoded(&[("a", json!(1))], now.add_secs(-1));
+    let key = h
+        .store
+        .create(&fresh_unknown_key(), &bytes, now.add_secs(600))
+        .await
+        .unwrap();
+    let s = h.sessions().load(Some(key.as_str())).await.unwrap();
+    assert!(s.key().is_none() && s.is_empty());
+    if h.server_side() {
+        h.store.delete(&key).await.unwrap();
+    }
+}
+
+/// Django 62–63 (CVE-2015-5143): loading an unknown key creates nothing and drops the key.
+pub async fn load_does_not_create_record(h: Harness) {
+    let unknown = fresh_unknown_key();
+    let s = h.sessions().load(Some(unknown.as_str())).await.unwrap();
+    assert!(s.key().is_none());
+    assert!(!h.store.exists(&unknown).await.unwrap());
+}
+
+/// Django 64–65: a save after a concurrent logout fails as vanished and resurrects nothing.
+pub async fn save_does_not_resurrect_logged_out_session(h: Harness) {
+    if !h.server_side() {
+        // A cookie cannot be revoked: the client holds the whole session (documented replay
+        // window). Saving re-signs the data, which is all such a store can do.
+        let mut s = stored_session(&h, &[("test_data", json!("value1"))]).await;
+        s.insert("test_data", "value2").unwrap();
+        s.save().await.unwrap();
+        return;
+    }
+    let mut s1 = stored_session(&h, &[("test_data", json!("value1"))]).await;
+    let key = s1.key().unwrap().clone();
+    let mut s2 = h.sessions().load(Some(key.as_str())).await.unwrap();
+    s2.delete().await.unwrap();
+    s1.insert("test_data", "value2").unwrap();
+    let err = s1.save().await.unwrap_err();
+    assert!(err.is_vanished(), "{err:?}");
+    assert!(!h.store.exists(&key).await.unwrap());
+    let again = h.sessions().load(Some(key.as_str())).await.unwrap();
+    assert!(again.is_empty() && again.key().is_none());
+}
+
+/// `create` is atomic insert-if-absent: a taken key is a collision and the first record stays.
+pub async fn create_never_overwrites(h: Harness) {
+    let exp = UnixTime::now().add_secs(600);
+    let first = encoded(&[("who", json!("first"))], exp);
+    let second = encoded(&[("who", json!("second"))], exp);
+    let key = fresh_unknown_key();
+    let held = h.store.create(&key, &first, exp).await.unwrap();
+    if !h.server_side() {
+        // Nothing is shared on a server, so nothing can collide: the client holds each record.
+        let other = h.store.create(&key, &second, exp).await.unwrap();
+        assert_eq!(
+            h.store.load(&held).await.unwrap().as_deref(),
+            Some(&first[..])
+        );
+        assert_eq!(
+            h.store.load(&other).await.unwrap().as_deref(),
+            Some(&second[..])
+        );
+        return;
+    }
+    assert_eq!(&held, &key);
+    let err = h.store.create(&key, &second, exp).await.unwrap_err();
+    assert!(err.is_collision(), "{err:?}");
+    assert_eq!(
+        h.store.load(&key).await.unwrap().as_deref(),
+        Some(&first[..])
+    );
+    h.store.delete(&key).await.unwrap();
+}
+
+/// `update` of a missing record is vanished and creates nothing.
+pub async fn update_of_missing_record_is_vanished(h: Harness) {
+    let exp = UnixTime::now().add_secs(600);
+    let key = fresh_unknown_key();
+    let bytes = encoded(&[("a", json!(1))], exp);
+    if !h.server_side() {
+        let token = h.store.update(&key, &bytes, exp).await.unwrap();
+        assert_eq!(
+            h.store.load(&token).await.unwrap().as_deref(),
+            Some(&bytes[..])
+        );
+        return;
+    }
+    let err = h.store.update(&key, &bytes, exp).await.unwrap_err();
+    assert!(err.is_vanished(), "{err:?}");
+    assert!(!h.store.exists(&key).await.unwrap());
+}
+
+/// `touch` moves the expiry of a live record without rewriting it (rolling sessions).
+pub async fn touch_extends_life(h: Harness) {
+    let mut s = h.sessions().create();
+    s.insert("a", 1).unwrap();
+    s.set_expiry(Expiry::from_secs(2));
+    s.save().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let mut loaded = h
+        .sessions()
+        .load(Some(s.key().unwrap().as_str()))
+        .await
+        .unwrap();
+    loaded.touch().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // 2.6 s after the save, past its first expiry, but 1.5 s after the touch that granted 2 s.
+    let still = h
+        .sessions()
+        .load(Some(loaded.key().unwrap().as_str()))
+        .await
+        .unwrap();
+    assert_eq!(
+        still.get::<i64>("a").unwrap(),
+        Some(1),
+        "touch did not extend the session"
+    );
+}
+
+/// `touch` of a missing record is vanished.
+pub async fn touch_of_missing_record_is_vanished(h: Harness) {
+    if !h.server_side() {
+        return assert!(!h.store.key_format().is_server_side());
+    }
+    let err = h
+        .store
+        .touch(&fresh_unknown_key(), UnixTime::now().add_secs(600))
+        .await
+        .unwrap_err();
+    assert!(err.is_vanished(), "{err:?}");
+}
+
+/// 1,000 concurrent creates give 1,000 distinct keys, each holding its own data.
+pub async fn concurrent_creates_get_distinct_keys(h: Harness) {
+    let sessions = h.sessions();
+    let tasks: Vec<_> = (0..1_000u32)
+        .map(|i| {
+            let sessions = sessions.clone();
+            tokio::spawn(async move {
+                let mut s = sessions.create();
+                s.insert("i", i).unwrap();
+                s.save().await.unwrap();
+                (i, s.key().unwrap().clone())
+            })
+        })
+        .collect();
+    let mut keys = HashSet::new();
+    let mut pairs = Vec::new();
+    for t in tasks {
+        let (i, key) = t.await.unwrap();
+        assert!(keys.insert(key.clone()), "duplicate key");
+        pairs.push((i, key));
+    }
+    for (i, key) in pairs.iter().step_by(37) {
+        let s = sessions.load(Some(key.as_str())).await.unwrap();
+        assert_eq!(s.get::<u32>("i").unwrap(), Some(*i));
+    }
+    if h.server_side() {
+        for (_, key) in pairs {
+            h.store.delete(&key).await.unwrap();
+        }
+    }
+}
+
+/// `clear_expired` removes expired records (and says how many, where the store counts them)
+/// and keeps live ones.
+pub async fn clear_expired_removes_only_expired(h: Harness) {
+    let now = UnixTime::now();
+    let mut short = Vec::new();
+    for _ in 0..3 {
+        let key = h
+            .store
+            .create(
+                &fresh_unknown_key(),
+                &encoded(&[("a", json!(1))], now.add_secs(1)),
+                now.add_secs(1),
+            )
+            .await
+            .unwrap();
+        short.push(key);
+    }
+    let live_bytes = encoded(&[("a", json!(2))], now.add_secs(600));
+    let live = h
+        .store
+        .create(&fresh_unknown_key(), &live_bytes, now.add_secs(600))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let cleared = h.store.clear_expired().await.unwrap();
+    if h.caps.clear_expired_counts {
+        assert!(
+            cleared >= 3,
+            "cleared {cleared}, expected at least the 3 expired records"
+        );
+    } else {
+        assert_eq!(cleared, 0);
+    }
+    for key in &short {
+        assert_eq!(h.store.load(key).await.unwrap(), None);
+    }
+    assert_eq!(
+        h.store.load(&live).await.unwrap().as_deref(),
+        Some(&live_bytes[..])
+    );
+    assert_eq!(
+        h.store.clear_expired().await.unwrap(),
+        0,
+        "nothing left to clear"
+    );
+    if h.server_side() {
+        h.store.delete(&live).await.unwrap();
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_key_format_is_public(_: KeyFormat) {}

@@ -1,0 +1,187 @@
+//! The behaviour every sessionkit back end must show, written once.
+//!
+//! Each behaviour is one `pub async fn` in [`behaviours`] taking a [`Harness`] (the store under
+//! test and its [`Capabilities`]). The [`suite!`] macro turns the whole list into one
+//! `#[tokio::test]` per behaviour, so a back end runs everything with one line and a failure
+//! names the behaviour:
+//!
+//! ```ignore
+//! // crates/<backend>/tests/conformance.rs
+//! sessionkit_conformance::suite!(async { my_backend::Store::new(/* unique prefix per call */) });
+//! ```
+//!
+//! The expression is evaluated once per test, so it must produce a store that does not share
+//! records with other tests (its own key prefix, table or database), or tests may see each
+//! other's sessions. Back ends need `tokio` (features `macros`, `rt-multi-thread`) as a
+//! dev-dependency.
+//!
+//! The behaviours are Django 5.2's `SessionTestsMixin` (every one of its 65 tests that applies
+//! to an async Rust API; the sync/async twins collapse into one) plus what Django lacks:
+//! atomic create and update, expiry that is never served, corrupted bytes, concurrency, and
+//! hostile keys. Behaviours that only make sense for a store that keeps sessions on the server
+//! (delete, exists, revocation) check [`KeyFormat::is_server_side`](sessionkit_core::KeyFormat::is_server_side)
+//! and assert what the cookie store can honestly promise instead.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sessionkit_core::{
+    KeyFormat, Result, SessionConfig, SessionKey, SessionStore, Sessions, UnixTime,
+};
+
+pub mod behaviours;
+mod warnings;
+
+pub use warnings::WarningCounter;
+
+/// How a back end honestly differs from the full contract.
+#[derive(Debug, Clone, Copy)]
+pub struct Capabilities {
+    /// `clear_expired` reports how many records it removed. Stores whose server expires
+    /// records by itself (redis, memcached) return 0 and set this to `false`.
+    pub clear_expired_counts: bool,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self {
+            clear_expired_counts: true,
+        }
+    }
+}
+
+/// The store under test and what it can do.
+#[derive(Debug, Clone)]
+pub struct Harness {
+    /// The store under test.
+    pub store: Arc<dyn SessionStore>,
+    /// What it can do.
+    pub caps: Capabilities,
+}
+
+impl Harness {
+    /// Wraps a store.
+    pub fn new(store: impl SessionStore, caps: Capabilities) -> Self {
+        Self {
+            store: Arc::new(store),
+            caps,
+        }
+    }
+
+    /// Sessions over the store with Django's default settings.
+    pub fn sessions(&self) -> Sessions {
+        self.sessions_with(SessionConfig::default())
+    }
+
+    /// Sessions over the store with `config`.
+    pub fn sessions_with(&self, config: SessionConfig) -> Sessions {
+        Sessions::from_arc(self.store.clone(), config)
+    }
+
+    /// Whether the store keeps sessions on the server.
+    pub fn server_side(&self) -> bool {
+        self.store.key_format().is_server_side()
+    }
+}
+
+/// Runs every behaviour in [`behaviours`] as its own `#[tokio::test]`.
+///
+/// `suite!(store_future)` or `suite!(store_future, capabilities)`, where `store_future` is an
+/// expression (usually an `async { ... }` block) evaluated anew in each test that yields the
+/// store under test.
+#[macro_export]
+macro_rules! suite {
+    ($make:expr) => {
+        $crate::suite!($make, $crate::Capabilities::default());
+    };
+    ($make:expr, $caps:expr) => {
+        $crate::__for_each_behaviour!($crate::__emit_test, $make, $caps);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __emit_test {
+    ($make:expr, $caps:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let store = $make.await;
+                $crate::behaviours::$name($crate::Harness::new(store, $caps)).await;
+            }
+        )*
+    };
+}
+
+/// A store wrapper that counts every call reaching the inner store: used to prove that
+/// malformed keys never reach a back end.
+#[derive(Debug)]
+pub struct Recording {
+    inner: Arc<dyn SessionStore>,
+    calls: AtomicUsize,
+}
+
+impl Recording {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn SessionStore>) -> Self {
+        Self {
+            inner,
+            calls: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many calls reached the inner store.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl SessionStore for Recording {
+    fn key_format(&self) -> KeyFormat {
+        self.inner.key_format()
+    }
+    async fn load(&self, key: &SessionKey) -> Result<Option<Vec<u8>>> {
+        self.count();
+        self.inner.load(key).await
+    }
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &[u8],
+        expires_at: UnixTime,
+    ) -> Result<SessionKey> {
+        self.count();
+        self.inner.create(key, record, expires_at).await
+    }
+    async fn update(
+        &self,
+        key: &SessionKey,
+        record: &[u8],
+        expires_at: UnixTime,
+    ) -> Result<SessionKey> {
+        self.count();
+        self.inner.update(key, record, expires_at).await
+    }
+    async fn touch(&self, key: &SessionKey, expires_at: UnixTime) -> Result<()> {
+        self.count();
+        self.inner.touch(key, expires_at).await
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<()> {
+        self.count();
+        self.inner.delete(key).await
+    }
+    async fn exists(&self, key: &SessionKey) -> Result<bool> {
+        self.count();
+        self.inner.exists(key).await
+    }
+    async fn clear_expired(&self) -> Result<u64> {
+        self.count();
+        self.inner.clear_expired().await
+    }
+}
