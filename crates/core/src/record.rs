@@ -286,7 +286,7 @@ impl<Ctx> Decode<Ctx> for OwnedRecord {
                 })
             }
         };
-        let len = decode_len::<D, (String, Value)>(d)?;
+        let len = decode_len(d)?;
         let mut data = Data::with_capacity(len.min(PREALLOC));
         for _ in 0..len {
             let k = decode_string(d)?;
@@ -301,7 +301,7 @@ impl<Ctx> Decode<Ctx> for OwnedRecord {
     }
 }
 
-fn decode_len<D: Decoder, T>(d: &mut D) -> Result<usize, DecodeError> {
+fn decode_len<D: Decoder>(d: &mut D) -> Result<usize, DecodeError> {
     let len =
         usize::try_from(u64::decode(d)?).map_err(|_| DecodeError::Other("length overflow"))?;
     // Every element takes at least one byte, and the limit bounds the whole input: this stops a
@@ -311,7 +311,7 @@ fn decode_len<D: Decoder, T>(d: &mut D) -> Result<usize, DecodeError> {
 }
 
 fn decode_string<D: Decoder>(d: &mut D) -> Result<String, DecodeError> {
-    let len = decode_len::<D, u8>(d)?;
+    let len = decode_len(d)?;
     // Look before allocating: a corrupted length must not reserve memory the input lacks.
     let bytes = d
         .reader()
@@ -339,7 +339,7 @@ fn decode_value<D: Decoder>(d: &mut D, depth: usize) -> Result<Value, DecodeErro
             .ok_or(DecodeError::Other("non-finite float"))?,
         T_STR => Value::String(decode_string(d)?),
         T_ARRAY => {
-            let len = decode_len::<D, Value>(d)?;
+            let len = decode_len(d)?;
             let mut items = Vec::with_capacity(len.min(PREALLOC));
             for _ in 0..len {
                 items.push(decode_value(d, depth + 1)?);
@@ -347,7 +347,7 @@ fn decode_value<D: Decoder>(d: &mut D, depth: usize) -> Result<Value, DecodeErro
             Value::Array(items)
         }
         T_OBJECT => {
-            let len = decode_len::<D, (String, Value)>(d)?;
+            let len = decode_len(d)?;
             let mut map = Map::new();
             for _ in 0..len {
                 let k = decode_string(d)?;

@@ -178,7 +178,11 @@ impl Sessions {
                 return Ok(self.create());
             }
         };
-        if record.expires_at.ttl_at(UnixTime::now()).is_none() {
+        // A server-side store enforces expiry itself (and `touch` moves it there without
+        // rewriting the record); a store that keeps sessions in the client can only rely on the
+        // expiry written inside the record.
+        let server_side = self.inner.store.key_format().is_server_side();
+        if !server_side && record.expires_at.ttl_at(UnixTime::now()).is_none() {
             return Ok(self.create());
         }
         let mut session = Session::empty(self.clone(), Some(key));

@@ -1,0 +1,111 @@
+//! Choosing a back end by configuration, as Django's `SESSION_ENGINE`.
+
+use crate::{Error, Result, SessionConfig, Sessions};
+
+/// Opens the back end named by `url` with Django's default session settings.
+///
+/// The scheme picks the back end; each needs its cargo feature:
+///
+/// | URL | back end | feature |
+/// |---|---|---|
+/// | `locmem://` (query: `max_entries`, `max_bytes`, `shards`) | in-process memory | `locmem` |
+///
+/// An unknown scheme, a back end whose feature is off, or a bad parameter is a
+/// [`Config`](crate::ErrorKind::Config) error that says which.
+pub async fn connect(url: &str) -> Result<Sessions> {
+    connect_with(url, SessionConfig::default()).await
+}
+
+/// Opens the back end named by `url` (see [`connect`]) with `config`.
+pub async fn connect_with(url: &str, config: SessionConfig) -> Result<Sessions> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        Error::config(
+            "sessionkit",
+            format!("{url:?} is not a URL of the form scheme://..."),
+        )
+    })?;
+    match scheme {
+        "locmem" => locmem(rest, config),
+        other => Err(Error::config(
+            "sessionkit",
+            format!("unknown session back end {other:?}; known: locmem"),
+        )),
+    }
+}
+
+/// `key=value` pairs of a URL's query.
+fn query_pairs(rest: &str) -> impl Iterator<Item = (&str, &str)> {
+    rest.split_once('?')
+        .map_or("", |(_, q)| q)
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
+fn parse_number(backend: &'static str, name: &str, value: &str) -> Result<usize> {
+    value
+        .parse()
+        .map_err(|_| Error::config(backend, format!("{name}={value:?} is not a whole number")))
+}
+
+#[cfg(feature = "locmem")]
+fn locmem(rest: &str, config: SessionConfig) -> Result<Sessions> {
+    use crate::locmem::{LocMemConfig, LocMemStore};
+    let mut c = LocMemConfig::default();
+    for (name, value) in query_pairs(rest) {
+        c = match name {
+            "max_entries" => c.with_max_entries(parse_number("locmem", name, value)?),
+            "max_bytes" => c.with_max_bytes(parse_number("locmem", name, value)?),
+            "shards" => c.with_shards(parse_number("locmem", name, value)?),
+            other => {
+                return Err(Error::config(
+                    "locmem",
+                    format!("unknown parameter {other:?}; known: max_entries, max_bytes, shards"),
+                ))
+            }
+        };
+    }
+    Ok(Sessions::with_config(LocMemStore::new(c), config))
+}
+
+#[cfg(not(feature = "locmem"))]
+fn locmem(_: &str, _: SessionConfig) -> Result<Sessions> {
+    Err(Error::config(
+        "sessionkit",
+        "the locmem back end is not compiled in; enable the `locmem` feature of sessionkit",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bad_urls_are_config_errors() {
+        for url in [
+            "",
+            "locmem",
+            "nosuch://x",
+            "locmem://?max_entries=lots",
+            "locmem://?colour=blue",
+        ] {
+            let err = connect(url).await.unwrap_err();
+            assert!(err.is_config(), "{url}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn locmem_url_with_parameters() {
+        let sessions = connect("locmem://?max_entries=1000&max_bytes=1048576&shards=4")
+            .await
+            .unwrap();
+        let mut s = sessions.create();
+        s.insert("a", 1).unwrap();
+        s.save().await.unwrap();
+        let again = sessions
+            .load(Some(s.key().unwrap().as_str()))
+            .await
+            .unwrap();
+        assert_eq!(again.get::<i32>("a").unwrap(), Some(1));
+    }
+}

@@ -1,0 +1,55 @@
+//! Session storage for Rust web services, with the semantics of Django's sessions framework
+//! (`django.contrib.sessions`) and a choice of back ends.
+//!
+//! Depend on this crate, turn on the feature of each back end you may use, and pick one at run
+//! time with [`connect`] — as a Django operator switches `SESSION_ENGINE` — or build a back
+//! end's store directly.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> sessionkit::Result<()> {
+//! let sessions = sessionkit::connect("locmem://").await?;
+//!
+//! // Request 1: log in.
+//! let mut session = sessions.load(None).await?;
+//! session.insert("user_id", 42)?;
+//! session.cycle_key().await?; // new key at login: no session fixation
+//! session.save().await?;
+//! let cookie = session.key().expect("stored").as_str().to_owned();
+//!
+//! // Request 2: the client sends the cookie back.
+//! let session = sessions.load(Some(&cookie)).await?;
+//! assert_eq!(session.get::<u32>("user_id")?, Some(42));
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//!
+//! | feature | back end | module | [`connect`] URL |
+//! |---|---|---|---|
+//! | `locmem` (default) | in-process memory, bounded, sharded | [`locmem`] | `locmem://[?max_entries=N&max_bytes=N&shards=N]` |
+//! | `full` | every back end above | | |
+//!
+//! Later back ends (redis, memcached, databases, cached database, signed cookies) each add a
+//! feature and a row here.
+//!
+//! # What you get from the core
+//!
+//! [`Session`] (typed values, Django's `accessed`/`modified` flags, expiry, `save`, `flush`,
+//! `cycle_key`, `touch`), [`Sessions`] (a store plus its [`SessionConfig`]), the
+//! [`SessionStore`] trait for writing your own back end, [`SessionKey`], the record [`Codec`]s
+//! and the one [`Error`] type. See the `docs/` folder of the repository for choosing a back end.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub use sessionkit_core::*;
+
+/// The in-process back end: [`LocMemStore`](locmem::LocMemStore).
+#[cfg(feature = "locmem")]
+#[cfg_attr(docsrs, doc(cfg(feature = "locmem")))]
+pub mod locmem {
+    pub use sessionkit_locmem::*;
+}
+
+mod connect;
+pub use connect::{connect, connect_with};
