@@ -31,6 +31,7 @@ use sessionkit_core::{
 };
 
 pub mod behaviours;
+pub mod soak;
 mod warnings;
 
 pub use warnings::WarningCounter;
@@ -112,6 +113,64 @@ macro_rules! __emit_test {
             }
         )*
     };
+}
+
+/// A store that keeps something alive as long as it lives — typically the throwaway server it
+/// talks to — and otherwise is the store it wraps, unchanged.
+#[derive(Debug)]
+pub struct Guarded<S, G> {
+    /// The store under test.
+    pub store: S,
+    _guard: std::sync::Mutex<G>,
+}
+
+impl<S, G> Guarded<S, G> {
+    /// Wraps `store`, keeping `guard` until the wrapper is dropped. (The guard sits behind a
+    /// mutex only so that a `Send`-only handle still makes a `Sync` store.)
+    pub fn new(store: S, guard: G) -> Self {
+        Self {
+            store,
+            _guard: std::sync::Mutex::new(guard),
+        }
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore, G: std::fmt::Debug + Send + 'static> SessionStore for Guarded<S, G> {
+    fn key_format(&self) -> KeyFormat {
+        self.store.key_format()
+    }
+    async fn load(&self, key: &SessionKey) -> Result<Option<Vec<u8>>> {
+        self.store.load(key).await
+    }
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &[u8],
+        expires_at: UnixTime,
+    ) -> Result<SessionKey> {
+        self.store.create(key, record, expires_at).await
+    }
+    async fn update(
+        &self,
+        key: &SessionKey,
+        record: &[u8],
+        expires_at: UnixTime,
+    ) -> Result<SessionKey> {
+        self.store.update(key, record, expires_at).await
+    }
+    async fn touch(&self, key: &SessionKey, expires_at: UnixTime) -> Result<()> {
+        self.store.touch(key, expires_at).await
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<()> {
+        self.store.delete(key).await
+    }
+    async fn exists(&self, key: &SessionKey) -> Result<bool> {
+        self.store.exists(key).await
+    }
+    async fn clear_expired(&self) -> Result<u64> {
+        self.store.clear_expired().await
+    }
 }
 
 /// A store wrapper that counts every call reaching the inner store: used to prove that

@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod data;
 mod error;
 mod expiry;
 mod key;
@@ -36,10 +37,11 @@ mod session;
 mod store;
 mod time;
 
+pub use data::Data;
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use expiry::Expiry;
 pub use key::{KeyFormat, SessionKey, KEY_ALPHABET, KEY_LEN};
-pub use record::{BincodeCodec, Codec, Codecs, Data, JsonCodec, Record, RecordRef, MAX_DEPTH};
+pub use record::{BincodeCodec, Codec, Codecs, JsonCodec, Record, RecordRef, MAX_DEPTH};
 pub use session::{Session, SessionConfig, Sessions, DEFAULT_COOKIE_AGE};
 pub use store::SessionStore;
 pub use time::UnixTime;

@@ -11,20 +11,18 @@
 //! | `0x80`–`0xfe` | reserved for your own [`Codec`]s |
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
-use bincode::de::{read::Reader, Decoder};
+use bincode::de::{read::Reader, Decoder, DecoderImpl};
 use bincode::enc::{write::Writer, Encoder};
 use bincode::error::{DecodeError, EncodeError};
 use bincode::{Decode, Encode};
-use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
-use crate::{Error, ErrorKind, Expiry, Result, UnixTime};
-
-/// The values of a session, in insertion order (as Django's dict).
-pub type Data = IndexMap<String, Value>;
+use crate::data::Part;
+use crate::{Data, Error, ErrorKind, Expiry, Result, UnixTime};
 
 /// What a store keeps for one session, decoded.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -71,8 +69,9 @@ pub trait Codec: fmt::Debug + Send + Sync + 'static {
     /// Appends the encoded record (format byte first) to `out`.
     fn encode(&self, record: RecordRef<'_>, out: &mut Vec<u8>) -> Result<()>;
 
-    /// Decodes bytes that start with this codec's format byte.
-    fn decode(&self, bytes: &[u8]) -> Result<Record>;
+    /// Decodes bytes that start with this codec's format byte. The codec owns the bytes, so it
+    /// may keep them (the built-in bincode codec decodes values lazily out of them).
+    fn decode(&self, bytes: Vec<u8>) -> Result<Record>;
 }
 
 /// The codecs a session configuration writes with and reads from.
@@ -105,13 +104,22 @@ impl Codecs {
 
     /// Encodes a record with the writer codec.
     pub fn encode(&self, record: RecordRef<'_>) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(64 + record.data.len() * 32);
+        let hint = match record.data.raw_len() {
+            0 => 64 + record.data.len() * 48,
+            loaded => loaded + 256,
+        };
+        let mut out = Vec::with_capacity(hint);
         self.writer.encode(record, &mut out)?;
         Ok(out)
     }
 
     /// Decodes stored bytes with the codec their format byte names.
     pub fn decode(&self, bytes: &[u8]) -> Result<Record> {
+        self.decode_owned(bytes.to_vec())
+    }
+
+    /// Decodes stored bytes with the codec their format byte names, keeping the bytes (no copy).
+    pub fn decode_owned(&self, bytes: Vec<u8>) -> Result<Record> {
         match bytes.first() {
             Some(&BINCODE_V1) => BincodeCodec.decode(bytes),
             Some(&JSON_V1) => JsonCodec.decode(bytes),
@@ -156,7 +164,13 @@ fn decode_error(detail: impl Into<String>) -> Error {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BincodeCodec;
 
-fn bincode_config() -> impl bincode::config::Config {
+type BincodeConfig = bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<MAX_DECODE_BYTES>,
+>;
+
+fn bincode_config() -> BincodeConfig {
     bincode::config::standard().with_limit::<MAX_DECODE_BYTES>()
 }
 
@@ -172,21 +186,149 @@ impl Codec for BincodeCodec {
             .map_err(|e| Error::new(ErrorKind::Encode, "core").with_source(e))
     }
 
-    fn decode(&self, bytes: &[u8]) -> Result<Record> {
-        let body = bytes
-            .strip_prefix(&[BINCODE_V1])
-            .ok_or_else(|| decode_error("not a bincode record"))?;
-        let (OwnedRecord(record), used) = bincode::decode_from_slice(body, bincode_config())
-            .map_err(|e| Error::new(ErrorKind::Decode, "core").with_source(e))?;
-        if used != body.len() {
-            return Err(decode_error("trailing bytes after the record"));
+    fn decode(&self, bytes: Vec<u8>) -> Result<Record> {
+        if bytes.first() != Some(&BINCODE_V1) {
+            return Err(decode_error("not a bincode record"));
         }
-        Ok(record)
+        let parsed = parse_bincode(&bytes)
+            .map_err(|e| Error::new(ErrorKind::Decode, "core").with_source(e))?;
+        let (expires_at, expiry, entries) = parsed;
+        if has_duplicate_keys(&bytes, &entries) {
+            return Err(decode_error("a key appears twice in the record"));
+        }
+        Ok(Record {
+            expires_at,
+            expiry,
+            data: Data::from_raw(bytes, entries),
+        })
     }
 }
 
+type Ranges = Vec<(Range<usize>, Range<usize>)>;
+
+/// Reads the header and checks every value (layout, UTF-8, depth, lengths) without decoding
+/// values, returning where each key and value sits.
+fn parse_bincode(bytes: &[u8]) -> Result<(UnixTime, Expiry, Ranges), DecodeError> {
+    let mut d = DecoderImpl::new(Cursor { buf: bytes, pos: 1 }, bincode_config(), ());
+    let expires_at = UnixTime::from_secs(i64::decode(&mut d)?);
+    let expiry = match u8::decode(&mut d)? {
+        E_DEFAULT => Expiry::Default,
+        E_BROWSER => Expiry::AtBrowserClose,
+        E_INACTIVITY => Expiry::AfterInactivity(i64::decode(&mut d)?),
+        E_AT => Expiry::At(UnixTime::from_secs(i64::decode(&mut d)?)),
+        _ => return Err(DecodeError::Other("unknown expiry tag")),
+    };
+    let len = decode_len(&mut d)?;
+    let mut entries = Vec::with_capacity(len.min(PREALLOC));
+    for _ in 0..len {
+        let key = skip_str(&mut d)?;
+        let start = d.reader().pos;
+        skip_value(&mut d, 1)?;
+        entries.push((key, start..d.reader().pos));
+    }
+    if d.reader().pos != bytes.len() {
+        return Err(DecodeError::Other("trailing bytes after the record"));
+    }
+    Ok((expires_at, expiry, entries))
+}
+
+fn has_duplicate_keys(bytes: &[u8], entries: &Ranges) -> bool {
+    let key = |i: usize| &bytes[entries[i].0.clone()];
+    if entries.len() <= 32 {
+        (0..entries.len()).any(|i| (0..i).any(|j| key(i) == key(j)))
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(entries.len());
+        (0..entries.len()).any(|i| !seen.insert(key(i)))
+    }
+}
+
+/// A slice reader that knows its position, so values can be located without decoding them.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Reader for Cursor<'_> {
+    fn read(&mut self, out: &mut [u8]) -> Result<(), DecodeError> {
+        let src = self
+            .peek_read(out.len())
+            .ok_or(DecodeError::UnexpectedEnd {
+                additional: out.len(),
+            })?;
+        out.copy_from_slice(src);
+        self.consume(out.len());
+        Ok(())
+    }
+
+    fn peek_read(&mut self, n: usize) -> Option<&[u8]> {
+        self.buf.get(self.pos..self.pos.checked_add(n)?)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n).min(self.buf.len());
+    }
+}
+
+fn skip_str(
+    d: &mut DecoderImpl<Cursor<'_>, BincodeConfig, ()>,
+) -> Result<Range<usize>, DecodeError> {
+    let len = decode_len(d)?;
+    let start = d.reader().pos;
+    let bytes = d
+        .reader()
+        .peek_read(len)
+        .ok_or(DecodeError::UnexpectedEnd { additional: len })?;
+    std::str::from_utf8(bytes).map_err(|inner| DecodeError::Utf8 { inner })?;
+    d.reader().consume(len);
+    Ok(start..start + len)
+}
+
+fn skip_value(
+    d: &mut DecoderImpl<Cursor<'_>, BincodeConfig, ()>,
+    depth: usize,
+) -> Result<(), DecodeError> {
+    if depth > MAX_DEPTH {
+        return Err(DecodeError::Other("values nested too deeply"));
+    }
+    match u8::decode(&mut *d)? {
+        T_NULL | T_FALSE | T_TRUE => {}
+        T_I64 => {
+            i64::decode(&mut *d)?;
+        }
+        T_U64 => {
+            u64::decode(&mut *d)?;
+        }
+        T_F64 => {
+            if !f64::decode(&mut *d)?.is_finite() {
+                return Err(DecodeError::Other("non-finite float"));
+            }
+        }
+        T_STR => {
+            skip_str(d)?;
+        }
+        T_ARRAY => {
+            for _ in 0..decode_len(&mut *d)? {
+                skip_value(d, depth + 1)?;
+            }
+        }
+        T_OBJECT => {
+            for _ in 0..decode_len(&mut *d)? {
+                skip_str(d)?;
+                skip_value(d, depth + 1)?;
+            }
+        }
+        _ => return Err(DecodeError::Other("unknown value tag")),
+    }
+    Ok(())
+}
+
+/// Decodes one value in the bincode layout (bytes a record parse has already validated).
+pub(crate) fn decode_raw_value(bytes: &[u8]) -> Option<Value> {
+    let mut d = DecoderImpl::new(Cursor { buf: bytes, pos: 0 }, bincode_config(), ());
+    decode_value(&mut d, 1).ok()
+}
+
 struct WireRecord<'a>(RecordRef<'a>);
-struct OwnedRecord(Record);
 
 const T_NULL: u8 = 0;
 const T_FALSE: u8 = 1;
@@ -220,9 +362,13 @@ impl Encode for WireRecord<'_> {
             }
         }
         (r.data.len() as u64).encode(e)?;
-        for (k, v) in r.data {
+        for (k, part) in r.data.parts() {
             encode_str(k, e)?;
-            encode_value(v, e)?;
+            match part {
+                // Unchanged values go back as they came: a copy, not a re-encode.
+                Part::Encoded(bytes) => e.writer().write(bytes)?,
+                Part::Value(v) => encode_value(v, e)?,
+            }
         }
         Ok(())
     }
@@ -267,37 +413,6 @@ fn encode_value<E: Encoder>(v: &Value, e: &mut E) -> Result<(), EncodeError> {
                 encode_value(v, e)
             })
         }
-    }
-}
-
-impl<Ctx> Decode<Ctx> for OwnedRecord {
-    fn decode<D: Decoder<Context = Ctx>>(d: &mut D) -> Result<Self, DecodeError> {
-        let expires_at = UnixTime::from_secs(i64::decode(d)?);
-        let expiry = match u8::decode(d)? {
-            E_DEFAULT => Expiry::Default,
-            E_BROWSER => Expiry::AtBrowserClose,
-            E_INACTIVITY => Expiry::AfterInactivity(i64::decode(d)?),
-            E_AT => Expiry::At(UnixTime::from_secs(i64::decode(d)?)),
-            other => {
-                return Err(DecodeError::UnexpectedVariant {
-                    type_name: "Expiry",
-                    allowed: &bincode::error::AllowedEnumVariants::Range { min: 0, max: 3 },
-                    found: u32::from(other),
-                })
-            }
-        };
-        let len = decode_len(d)?;
-        let mut data = Data::with_capacity(len.min(PREALLOC));
-        for _ in 0..len {
-            let k = decode_string(d)?;
-            let v = decode_value(d, 1)?;
-            data.insert(k, v);
-        }
-        Ok(OwnedRecord(Record {
-            expires_at,
-            expiry,
-            data,
-        }))
     }
 }
 
@@ -400,10 +515,10 @@ impl Codec for JsonCodec {
             .map_err(|e| Error::new(ErrorKind::Encode, "core").with_source(e))
     }
 
-    fn decode(&self, bytes: &[u8]) -> Result<Record> {
+    fn decode(&self, bytes: Vec<u8>) -> Result<Record> {
         // serde_json limits nesting to 128 levels itself, so hostile input cannot overflow
         // the stack.
-        let rec: JsonRecordIn = serde_json::from_slice(bytes)
+        let rec: JsonRecordIn = serde_json::from_slice(&bytes)
             .map_err(|e| Error::new(ErrorKind::Decode, "core").with_source(e))?;
         if rec.v != 1 {
             return Err(decode_error(format!(

@@ -165,7 +165,7 @@ impl Sessions {
         let Some(bytes) = self.inner.store.load(&key).await? else {
             return Ok(self.create());
         };
-        let record = match self.inner.config.codecs.decode(&bytes) {
+        let record = match self.inner.config.codecs.decode_owned(bytes) {
             Ok(record) => record,
             Err(err) => {
                 tracing::warn!(
@@ -254,7 +254,9 @@ impl Session {
     pub fn insert<T: Serialize>(&mut self, key: &str, value: T) -> Result<()> {
         let value = serde_json::to_value(&value)
             .map_err(|e| Error::new(ErrorKind::Value, "core").with_source(e))?;
-        self.insert_value(key, value);
+        self.touch_access();
+        self.modified = true;
+        self.data.set(key, value);
         Ok(())
     }
 
@@ -269,7 +271,7 @@ impl Session {
     /// was present (Django's `pop`).
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         self.touch_access();
-        let old = self.data.shift_remove(key);
+        let old = self.data.remove(key);
         self.modified |= old.is_some();
         old
     }
@@ -309,13 +311,13 @@ impl Session {
     /// The keys, in insertion order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.touch_access();
-        self.data.keys().map(String::as_str)
+        self.data.keys()
     }
 
     /// The key–value pairs, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.touch_access();
-        self.data.iter().map(|(k, v)| (k.as_str(), v))
+        self.data.iter()
     }
 
     /// How many values are stored.

@@ -9,6 +9,9 @@ use crate::{Error, Result, SessionConfig, Sessions};
 /// | URL | back end | feature |
 /// |---|---|---|
 /// | `locmem://` (query: `max_entries`, `max_bytes`, `shards`) | in-process memory | `locmem` |
+/// | `redis://[user:pass@]host:port[/db]`, `rediss://...` | one redis server (default timeouts and key prefix) | `redis` (`redis-tls` for `rediss`) |
+/// | `redis+cluster://host:port,host:port,...` | a Redis Cluster, from any of its nodes | `redis` |
+/// | `memcache://host:port[,host:port...]` | memcached, keys spread over the servers | `memcache` |
 ///
 /// An unknown scheme, a back end whose feature is off, or a bad parameter is a
 /// [`Config`](crate::ErrorKind::Config) error that says which.
@@ -26,9 +29,14 @@ pub async fn connect_with(url: &str, config: SessionConfig) -> Result<Sessions> 
     })?;
     match scheme {
         "locmem" => locmem(rest, config),
+        "redis" | "rediss" => redis(url, None, config).await,
+        "redis+cluster" => redis(url, Some(rest), config).await,
+        "memcache" => memcache(rest, config).await,
         other => Err(Error::config(
             "sessionkit",
-            format!("unknown session back end {other:?}; known: locmem"),
+            format!(
+                "unknown session back end {other:?}; known: locmem, redis, rediss, redis+cluster, memcache"
+            ),
         )),
     }
 }
@@ -73,6 +81,44 @@ fn locmem(_: &str, _: SessionConfig) -> Result<Sessions> {
     Err(Error::config(
         "sessionkit",
         "the locmem back end is not compiled in; enable the `locmem` feature of sessionkit",
+    ))
+}
+
+#[cfg(feature = "redis")]
+async fn redis(url: &str, cluster: Option<&str>, config: SessionConfig) -> Result<Sessions> {
+    use crate::redis::RedisConfig;
+    let redis = match cluster {
+        Some(nodes) => RedisConfig::cluster(
+            nodes
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(|n| format!("redis://{n}")),
+        ),
+        None => RedisConfig::new(url),
+    };
+    Ok(Sessions::with_config(redis.connect().await?, config))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis(_: &str, _: Option<&str>, _: SessionConfig) -> Result<Sessions> {
+    Err(Error::config(
+        "sessionkit",
+        "the redis back end is not compiled in; enable the `redis` feature of sessionkit",
+    ))
+}
+
+#[cfg(feature = "memcache")]
+async fn memcache(servers: &str, config: SessionConfig) -> Result<Sessions> {
+    use crate::memcache::{MemcacheConfig, MemcacheStore};
+    let store = MemcacheStore::connect(MemcacheConfig::from_list(servers)).await?;
+    Ok(Sessions::with_config(store, config))
+}
+
+#[cfg(not(feature = "memcache"))]
+async fn memcache(_: &str, _: SessionConfig) -> Result<Sessions> {
+    Err(Error::config(
+        "sessionkit",
+        "the memcache back end is not compiled in; enable the `memcache` feature of sessionkit",
     ))
 }
 

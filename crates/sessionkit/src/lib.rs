@@ -28,10 +28,13 @@
 //! | feature | back end | module | [`connect`] URL |
 //! |---|---|---|---|
 //! | `locmem` (default) | in-process memory, bounded, sharded | [`locmem`] | `locmem://[?max_entries=N&max_bytes=N&shards=N]` |
+//! | `redis` | redis, one server or a Redis Cluster | [`redis`] | `redis://[user:pass@]host:port/db`, `redis+cluster://host:port,host:port,...` |
+//! | `redis-tls` | `rediss://` for the above, via rustls | [`redis`] | `rediss://...` |
+//! | `memcache` | memcached, one or several servers (rendezvous hashing) | [`memcache`] | `memcache://host:port[,host:port...]` |
 //! | `full` | every back end above | | |
 //!
-//! Later back ends (redis, memcached, databases, cached database, signed cookies) each add a
-//! feature and a row here.
+//! Later back ends (databases, cached database, signed cookies) each add a feature and a row
+//! here.
 //!
 //! # What you get from the core
 //!
@@ -43,6 +46,22 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use sessionkit_core::*;
+
+/// The redis back end: [`RedisStore`](redis::RedisStore), standalone or Redis Cluster; the
+/// `redis` client crate is re-exported as `sessionkit::redis::redis`.
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis {
+    pub use sessionkit_redis::*;
+}
+
+/// The memcached back end: [`MemcacheStore`](memcache::MemcacheStore); the `memcache` client
+/// crate is re-exported as `sessionkit::memcache::memcache`.
+#[cfg(feature = "memcache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcache")))]
+pub mod memcache {
+    pub use sessionkit_memcache::*;
+}
 
 /// The in-process back end: [`LocMemStore`](locmem::LocMemStore).
 #[cfg(feature = "locmem")]

@@ -1,0 +1,354 @@
+//! [`MemcacheStore`]: the `SessionStore` over memcached's meta protocol.
+
+use std::fmt;
+use std::sync::Arc;
+
+use memcache::exp::{AsyncMetaClient, MutationStatus};
+use sessionkit_core::{
+    async_trait, Error, ErrorKind, KeyFormat, Result, SessionKey, SessionStore, UnixTime,
+};
+
+use crate::config::{MemcacheConfig, MAX_KEY_LEN};
+use crate::error::{from_client, UnexpectedReply};
+use crate::router::StableRendezvous;
+use crate::BACKEND;
+
+/// The longest TTL memcached takes as a number of seconds (30 days); larger values are read as
+/// an absolute Unix time.
+pub const MAX_RELATIVE_TTL: u64 = 2_592_000;
+
+/// The expiry to send memcached for a record that must stop being served at `expires_at`,
+/// computed at `now`: `None` when the record is already expired (nothing may be stored),
+/// otherwise the number of seconds left when that is at most 30 days, else `expires_at` itself
+/// as an absolute Unix time (memcached's rule: a relative TTL above 30 days would be read as a
+/// date in January 1970, and the record would expire at once).
+///
+/// Absolute times are clamped to `i32::MAX` (January 2038), the largest value memcached's meta
+/// protocol parses.
+///
+/// ```
+/// use sessionkit_core::UnixTime;
+/// use sessionkit_memcache::memcached_exptime;
+///
+/// let now = UnixTime::from_secs(1_800_000_000);
+/// assert_eq!(memcached_exptime(now.add_secs(3600), now), Some(3600));
+/// assert_eq!(memcached_exptime(now.add_secs(2_592_000), now), Some(2_592_000));
+/// // 60 days: sent as the absolute expiry time.
+/// assert_eq!(memcached_exptime(now.add_secs(5_184_000), now), Some(1_805_184_000));
+/// assert_eq!(memcached_exptime(now, now), None);
+/// ```
+pub fn memcached_exptime(expires_at: UnixTime, now: UnixTime) -> Option<u32> {
+    let ttl = expires_at.ttl_at(now)?;
+    if ttl <= MAX_RELATIVE_TTL {
+        // At most 2,592,000: always fits.
+        return Some(u32::try_from(ttl).unwrap_or(u32::MAX));
+    }
+    let absolute = expires_at
+        .as_secs()
+        .clamp(MAX_RELATIVE_TTL as i64 + 1, i64::from(i32::MAX));
+    Some(u32::try_from(absolute).unwrap_or(i32::MAX as u32))
+}
+
+/// Session storage in one memcached server or spread over several.
+///
+/// Built by [`connect`](Self::connect) from a [`MemcacheConfig`]. Cheap to share: wrap it in an
+/// `Arc` or hand it to [`Sessions`](sessionkit_core::Sessions), which does.
+///
+/// | operation | meta command | outcome |
+/// |---|---|---|
+/// | `load` | `mg KEY v` | the bytes, or `None` on a miss |
+/// | `create` | `ms KEY ME T…` (add) | `NS` → [`ErrorKind::Collision`] |
+/// | `update` | `ms KEY MR T…` (replace) | `NS` → [`ErrorKind::Vanished`]: a deleted session is never resurrected |
+/// | `touch` | `mg KEY T…` | `EN` → [`ErrorKind::Vanished`] |
+/// | `delete` | `md KEY` | a miss is not an error |
+/// | `exists` | `mg KEY` | hit or miss |
+/// | `clear_expired` | — | `Ok(0)`: memcached expires items itself |
+///
+/// A record whose `expires_at` has already passed is never stored: `create` stores nothing,
+/// `update` and `touch` delete the record.
+#[derive(Clone)]
+pub struct MemcacheStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: AsyncMetaClient,
+    config: MemcacheConfig,
+    servers: Vec<String>,
+}
+
+impl fmt::Debug for MemcacheStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemcacheStore")
+            .field("servers", &self.inner.servers)
+            .field("prefix", &self.inner.config.prefix())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemcacheStore {
+    /// Checks `config` and resolves the server names. Connections are opened lazily, on first
+    /// use of each server, so a server that is down now fails requests routed to it (as
+    /// [`ErrorKind::Unavailable`]) until it is back, and the store needs no rebuilding.
+    ///
+    /// Fails with [`ErrorKind::Config`] for an invalid setting and
+    /// [`ErrorKind::Unavailable`] when a server name does not resolve.
+    pub async fn connect(config: MemcacheConfig) -> Result<Self> {
+        let servers = config.validate()?;
+        let max = config.max_connections();
+        let client = AsyncMetaClient::builder()
+            .router(StableRendezvous)
+            .connect_timeout(Some(config.connect_timeout()))
+            .io_timeout(Some(config.response_timeout()))
+            .max_connections(Some(max))
+            .max_idle(max)
+            .max_idle_age(config.idle_timeout())
+            .connect_multiple_async(servers.iter().cloned())
+            .await
+            .map_err(from_client)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                config,
+                servers,
+            }),
+        })
+    }
+
+    /// The configuration the store was built with.
+    pub fn config(&self) -> &MemcacheConfig {
+        &self.inner.config
+    }
+
+    /// The servers, as `HOST:PORT`, in configuration order.
+    pub fn servers(&self) -> &[String] {
+        &self.inner.servers
+    }
+
+    /// The server (`HOST:PORT`) that holds the session under `key`.
+    pub fn server_for(&self, key: &SessionKey) -> &str {
+        let wire = self.wire_key(key);
+        &self.inner.servers[StableRendezvous::pick(wire.as_bytes(), &self.inner.servers)]
+    }
+
+    /// The memcache crate's meta-protocol client the store uses (shared connection pools): for
+    /// diagnostics or other data in the same servers. Keys written through it bypass the prefix.
+    pub fn client(&self) -> &AsyncMetaClient {
+        &self.inner.client
+    }
+
+    /// The memcached key of a session: prefix + key.
+    pub fn wire_key(&self, key: &SessionKey) -> String {
+        let prefix = self.inner.config.prefix();
+        let mut wire = String::with_capacity(prefix.len() + key.as_str().len());
+        wire.push_str(prefix);
+        wire.push_str(key.as_str());
+        wire
+    }
+
+    /// The wire key, checked: store calls may come with keys made for another
+    /// [`KeyFormat`], which need not fit memcached's rules.
+    fn checked_key(&self, key: &SessionKey) -> Result<String> {
+        let wire = self.wire_key(key);
+        if wire.len() > MAX_KEY_LEN || !wire.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::new(ErrorKind::Value, BACKEND).with_detail(format!(
+                "a {}-byte key (prefix included) does not fit memcached's key rules \
+                 (at most {MAX_KEY_LEN} bytes, printable ASCII, no spaces)",
+                wire.len()
+            )));
+        }
+        Ok(wire)
+    }
+
+    fn check_size(&self, record: &[u8]) -> Result<()> {
+        let max = self.inner.config.max_item_size();
+        if record.len() > max {
+            return Err(
+                Error::new(ErrorKind::TooLarge, BACKEND).with_detail(format!(
+                    "{} bytes > {max}, the configured memcached item size limit",
+                    record.len()
+                )),
+            );
+        }
+        Ok(())
+    }
+
+    /// Deletes `wire`: `Ok(true)` if it was there.
+    async fn remove(&self, wire: &str) -> Result<bool> {
+        let reply = self
+            .inner
+            .client
+            .delete(wire)
+            .send()
+            .await
+            .map_err(from_client)?;
+        match reply.status {
+            MutationStatus::Applied => Ok(true),
+            MutationStatus::NotFound => Ok(false),
+            _ => Err(Error::backend(BACKEND, UnexpectedReply("md"))),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemcacheStore {
+    fn key_format(&self) -> KeyFormat {
+        KeyFormat::Random
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Vec<u8>>> {
+        let wire = self.checked_key(key)?;
+        let reply = self
+            .inner
+            .client
+            .get(&wire)
+            .send()
+            .await
+            .map_err(from_client)?;
+        Ok(if reply.hit() && !reply.is_stale() {
+            reply.value
+        } else {
+            None
+        })
+    }
+
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &[u8],
+        expires_at: UnixTime,
+    ) -> Result<SessionKey> {
+        let wire = self.checked_key(key)?;
+        self.check_size(record)?;
+        let Some(exptime) = memcached_exptime(expires_at, UnixTime::now()) else {
+            // Already expired: storing it could only make it servable.
+            return Ok(key.clone());
+        };
+        let reply = self
+            .inner
+            .client
+            .set(&wire, record)
+            .ttl_raw(exptime)
+            .add()
+            .send()
+            .await
+            .map_err(from_client)?;
+        match reply.status {
+            MutationStatus::Applied => Ok(key.clone()),
+            MutationStatus::AlreadyExists => Err(Error::collision(BACKEND)),
+            _ => Err(Error::backend(BACKEND, UnexpectedReply("ms (add)"))),
+        }
+    }
+
+    async fn update(
+        &self,
+        key: &SessionKey,
+        record: &[u8],
+        expires_at: UnixTime,
+    ) -> Result<SessionKey> {
+        let wire = self.checked_key(key)?;
+        self.check_size(record)?;
+        let Some(exptime) = memcached_exptime(expires_at, UnixTime::now()) else {
+            // Already expired: the record must go, and a missing one is still vanished.
+            return if self.remove(&wire).await? {
+                Ok(key.clone())
+            } else {
+                Err(Error::vanished(BACKEND))
+            };
+        };
+        let reply = self
+            .inner
+            .client
+            .set(&wire, record)
+            .ttl_raw(exptime)
+            .replace()
+            .send()
+            .await
+            .map_err(from_client)?;
+        match reply.status {
+            MutationStatus::Applied => Ok(key.clone()),
+            MutationStatus::NotFound => Err(Error::vanished(BACKEND)),
+            _ => Err(Error::backend(BACKEND, UnexpectedReply("ms (replace)"))),
+        }
+    }
+
+    async fn touch(&self, key: &SessionKey, expires_at: UnixTime) -> Result<()> {
+        let wire = self.checked_key(key)?;
+        let Some(exptime) = memcached_exptime(expires_at, UnixTime::now()) else {
+            return if self.remove(&wire).await? {
+                Ok(())
+            } else {
+                Err(Error::vanished(BACKEND))
+            };
+        };
+        let reply = self
+            .inner
+            .client
+            .get(&wire)
+            .without_value()
+            .touch_raw(exptime)
+            .send()
+            .await
+            .map_err(from_client)?;
+        if reply.hit() {
+            Ok(())
+        } else {
+            Err(Error::vanished(BACKEND))
+        }
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<()> {
+        let wire = self.checked_key(key)?;
+        self.remove(&wire).await.map(drop)
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool> {
+        let wire = self.checked_key(key)?;
+        let reply = self
+            .inner
+            .client
+            .get(&wire)
+            .without_value()
+            .send()
+            .await
+            .map_err(from_client)?;
+        Ok(reply.hit() && !reply.is_stale())
+    }
+
+    async fn clear_expired(&self) -> Result<u64> {
+        Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exptime_rule() {
+        let now = UnixTime::from_secs(1_800_000_000);
+        assert_eq!(memcached_exptime(now.add_secs(-1), now), None);
+        assert_eq!(memcached_exptime(now, now), None);
+        assert_eq!(memcached_exptime(now.add_secs(1), now), Some(1));
+        assert_eq!(
+            memcached_exptime(now.add_secs(2_592_000), now),
+            Some(2_592_000)
+        );
+        assert_eq!(
+            memcached_exptime(now.add_secs(2_592_001), now),
+            Some(1_802_592_001)
+        );
+        // Beyond what memcached parses: clamped, never wrapped.
+        assert_eq!(
+            memcached_exptime(UnixTime::from_secs(i64::MAX), now),
+            Some(i32::MAX as u32)
+        );
+        // A clock before the epoch: an absolute time in 1970 would be read as relative, so it
+        // is kept above the 30-day line (memcached then treats it as already past).
+        let broken = UnixTime::from_secs(-10_000_000);
+        assert_eq!(
+            memcached_exptime(UnixTime::from_secs(100), broken),
+            Some(2_592_001)
+        );
+    }
+}

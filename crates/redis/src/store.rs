@@ -1,0 +1,428 @@
+//! [`RedisStore`]: the [`SessionStore`] over one self-healing connection.
+
+use std::fmt;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::aio::ConnectionManager;
+use redis::{Cmd, FromRedisValue, RedisResult, RedisWrite, ToRedisArgs, Value};
+use sessionkit_core::{async_trait, Error, KeyFormat, Result, SessionKey, SessionStore, UnixTime};
+
+use crate::error::{self, BACKEND};
+use crate::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_RESPONSE_TIMEOUT};
+
+/// The longest time to live sent to the server: 100 years. Longer expiries (up to
+/// `i64::MAX` seconds can reach a store) are clamped, because redis rejects a TTL whose
+/// millisecond form overflows, and a session that lives a century is a session that never ends.
+pub const MAX_TTL_SECS: u64 = 100 * 365 * 24 * 60 * 60;
+
+/// The connection a store sends its commands on.
+#[derive(Clone)]
+pub(crate) enum Connection {
+    /// One multiplexed connection to a standalone server (or a proxy), replaced by a new one
+    /// when it breaks.
+    Single(ConnectionManager),
+    /// One multiplexed connection per cluster master, routed by key slot.
+    #[cfg(feature = "cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Connection {
+    /// Sends one command and reads its reply: one round trip. Both connection kinds are cheap
+    /// handles (an `Arc` or a channel sender) that pipeline the commands of concurrent callers
+    /// on the same socket, so the clone costs a reference count, not a connection.
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> RedisResult<T> {
+        match self {
+            Connection::Single(c) => cmd.query_async(&mut c.clone()).await,
+            #[cfg(feature = "cluster")]
+            Connection::Cluster(c) => cmd.query_async(&mut c.clone()).await,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Connection::Single(_) => "single",
+            #[cfg(feature = "cluster")]
+            Connection::Cluster(_) => "cluster",
+        }
+    }
+}
+
+/// A session store in redis (6.0 or newer), a Redis Cluster, or anything speaking the same
+/// protocol (Valkey, KeyDB, Dragonfly).
+///
+/// Each session is one string key, `<prefix><session key>`, holding the encoded record, with
+/// the record's expiry as the key's TTL so the server drops it by itself. Every operation is
+/// one command and one round trip; concurrent operations share one multiplexed connection
+/// (one per master in a cluster), which pipelines them.
+///
+/// | operation | command | reply checked |
+/// |---|---|---|
+/// | `load` | `GET k` | nil = no session |
+/// | `create` | `SET k v NX EX ttl` | nil = [collision](sessionkit_core::Error::is_collision) (never an overwrite) |
+/// | `update` | `SET k v XX EX ttl` | nil = [vanished](sessionkit_core::Error::is_vanished) (never a resurrection) |
+/// | `touch` | `EXPIRE k ttl` | 0 = vanished |
+/// | `delete` | `DEL k` | — |
+/// | `exists` | `EXISTS k` | — |
+/// | `clear_expired` | none | always `Ok(0)`: the server expires keys itself |
+///
+/// A record whose expiry has already passed is never stored: `create` only checks that the
+/// key is free (`EXISTS`; taken = collision) and returns the key, since a record that is dead
+/// on arrival is indistinguishable from one that expired at once; `update` and `touch` delete
+/// the record instead (`DEL`; nothing deleted = vanished).
+///
+/// Build one with [`RedisConfig`](crate::RedisConfig), [`RedisStore::connect`], or from a
+/// connection you made yourself ([`RedisStore::from_connection_manager`],
+/// [`RedisStore::from_cluster_connection`]). Cloning is cheap and shares the connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: Connection,
+    prefix: Arc<str>,
+    limit: Limit,
+}
+
+/// How the store bounds the time of one operation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Limit {
+    /// The connection was built with connect and response timeouts whose sum is this: they
+    /// bound every call by themselves, so no timer of ours is armed on the hot path; only the
+    /// second attempt after a refused connection gets what is left of this.
+    Connection(Duration),
+    /// A timer armed around every call (connections built elsewhere, whose timeouts we do not
+    /// know).
+    Timer(Duration),
+    /// No bound beyond whatever the connection has.
+    None,
+}
+
+impl Limit {
+    fn total(self) -> Option<Duration> {
+        match self {
+            Limit::Connection(d) | Limit::Timer(d) => Some(d),
+            Limit::None => None,
+        }
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The connection's own Debug shows its address; credentials are left to redis-rs, which
+        // redacts them, so print only what is ours.
+        f.debug_struct("RedisStore")
+            .field("connection", &self.conn.kind())
+            .field("prefix", &self.prefix)
+            .field("operation_timeout", &self.limit.total())
+            .finish()
+    }
+}
+
+impl RedisStore {
+    pub(crate) fn new(conn: Connection, prefix: &str, limit: Limit) -> Self {
+        Self {
+            conn,
+            prefix: prefix.into(),
+            limit,
+        }
+    }
+
+    /// Connects to the redis server at `url` with the default settings (see
+    /// [`RedisConfig`](crate::RedisConfig)): key prefix `sessionkit:`, 1 s connect timeout,
+    /// 1 s response timeout.
+    ///
+    /// The URL is `redis://[[user]:password@]host[:port][/db]`, `rediss://...` for TLS (with
+    /// the `tls-rustls` feature), or `redis+unix:///path/to/socket[?db=N]`.
+    pub async fn connect(url: &str) -> Result<Self> {
+        crate::RedisConfig::new(url).connect().await
+    }
+
+    /// A store over a connection manager you built yourself (your own retry or TLS settings),
+    /// with the default key prefix and an operation timeout of 2 s (the default connect plus
+    /// response timeouts), enforced by a timer around every call since this store cannot see
+    /// the manager's own timeouts. Change them with [`with_key_prefix`](Self::with_key_prefix)
+    /// and [`with_operation_timeout`](Self::with_operation_timeout).
+    pub fn from_connection_manager(manager: ConnectionManager) -> Self {
+        Self::new(
+            Connection::Single(manager),
+            DEFAULT_KEY_PREFIX,
+            Limit::Timer(DEFAULT_CONNECT_TIMEOUT + DEFAULT_RESPONSE_TIMEOUT),
+        )
+    }
+
+    /// A store over a cluster connection you built yourself, with the default key prefix and
+    /// an operation timeout of 2 s (see [`from_connection_manager`](Self::from_connection_manager)).
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+    pub fn from_cluster_connection(connection: redis::cluster_async::ClusterConnection) -> Self {
+        Self::new(
+            Connection::Cluster(connection),
+            DEFAULT_KEY_PREFIX,
+            Limit::Timer(DEFAULT_CONNECT_TIMEOUT + DEFAULT_RESPONSE_TIMEOUT),
+        )
+    }
+
+    /// The same store with another key prefix (see
+    /// [`RedisConfig::key_prefix`](crate::RedisConfig::key_prefix)).
+    #[must_use]
+    pub fn with_key_prefix(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The same store with a hard operation timeout: a timer armed around every call, so no
+    /// operation takes longer than `timeout` whatever the connection's own settings, failing
+    /// with [`Error::is_timeout`] instead. `None` leaves only the connection's own timeouts.
+    ///
+    /// Stores made by [`RedisConfig`](crate::RedisConfig) do not need this: the connect and
+    /// response timeouts they configure already bound every operation to their sum, without a
+    /// timer of ours on every call.
+    #[must_use]
+    pub fn with_operation_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.limit = match timeout {
+            Some(d) => Limit::Timer(d),
+            None => Limit::None,
+        };
+        self
+    }
+
+    /// The prefix put in front of every session key.
+    pub fn key_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The longest any one operation may take (`None`: only what the connection enforces).
+    pub fn operation_timeout(&self) -> Option<Duration> {
+        self.limit.total()
+    }
+
+    /// Whether this store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        !matches!(self.conn, Connection::Single(_))
+    }
+
+    /// The name redis stores the session under: the prefix followed by the key.
+    pub fn redis_key(&self, key: &SessionKey) -> String {
+        let mut name = String::with_capacity(self.prefix.len() + key.as_str().len());
+        name.push_str(&self.prefix);
+        name.push_str(key.as_str());
+        name
+    }
+
+    /// A command `name` on the session key, with room for `more` bytes of further arguments.
+    fn command(&self, name: &'static str, key: &SessionKey, args: usize, more: usize) -> Cmd {
+        let key = PrefixedKey {
+            prefix: &self.prefix,
+            key: key.as_str(),
+        };
+        let mut cmd = Cmd::with_capacity(
+            1 + args,
+            name.len() + self.prefix.len() + key.key.len() + more,
+        );
+        cmd.arg(name).arg(key);
+        cmd
+    }
+
+    /// Runs one command within the operation timeout and maps its errors.
+    async fn run<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+        match self.limit {
+            Limit::Timer(limit) => tokio::time::timeout(limit, self.query(cmd))
+                .await
+                .map_err(error::deadline)?,
+            Limit::Connection(_) | Limit::None => self.query(cmd).await,
+        }
+    }
+
+    /// Sends `cmd`; if it failed because the last connection attempt was refused (so the
+    /// command never left this process), sends it once more on the connection that failure
+    /// started, within what is left of the operation timeout. After a server restart this lets
+    /// the first request succeed instead of reporting the refusal of an attempt made while the
+    /// server was still down.
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+        let started = Instant::now();
+        match self.conn.query(cmd).await {
+            Ok(reply) => Ok(reply),
+            Err(e) if e.is_connection_refusal() => {
+                let again = self.conn.query(cmd);
+                let reply = match self.limit.total() {
+                    Some(limit) => {
+                        let left = limit.saturating_sub(started.elapsed());
+                        tokio::time::timeout(left, again)
+                            .await
+                            .map_err(error::deadline)?
+                    }
+                    None => again.await,
+                };
+                reply.map_err(error::map)
+            }
+            Err(e) => Err(error::map(e)),
+        }
+    }
+
+    /// `SET k v <NX|XX> EX ttl`: whether the server stored the value (nil = the condition
+    /// failed).
+    async fn set(
+        &self,
+        key: &SessionKey,
+        record: &[u8],
+        condition: &str,
+        ttl: u64,
+    ) -> Result<bool> {
+        let mut cmd = self.command("SET", key, 5, record.len() + 2 + 2 + 20);
+        cmd.arg(record).arg(condition).arg("EX").arg(ttl);
+        match self.run::<Value>(&cmd).await? {
+            Value::Okay => Ok(true),
+            Value::SimpleString(s) if s == "OK" => Ok(true),
+            Value::Nil => Ok(false),
+            _ => Err(error::unexpected("SET")),
+        }
+    }
+
+    /// `DEL k`: how many keys were removed (0 or 1).
+    async fn del(&self, key: &SessionKey) -> Result<u64> {
+        self.run(&self.command("DEL", key, 1, 0)).await
+    }
+}
+
+/// The time to live to send for `expires_at`, or `None` if the record is already expired.
+fn ttl(expires_at: UnixTime) -> Option<u64> {
+    expires_at
+        .ttl_at(UnixTime::now())
+        .map(|secs| secs.min(MAX_TTL_SECS))
+}
+
+/// `prefix` and `key` written as one command argument, without building a `String` first.
+struct PrefixedKey<'a> {
+    prefix: &'a str,
+    key: &'a str,
+}
+
+impl ToRedisArgs for PrefixedKey<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        // The writer appends to a Vec, which cannot fail.
+        let _ = arg.write_all(self.prefix.as_bytes());
+        let _ = arg.write_all(self.key.as_bytes());
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    fn key_format(&self) -> KeyFormat {
+        KeyFormat::Random
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Vec<u8>>> {
+        // The reply's bytes are moved out of the parsed value, not copied.
+        self.run(&self.command("GET", key, 1, 0)).await
+    }
+
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &[u8],
+        expires_at: UnixTime,
+    ) -> Result<SessionKey> {
+        let Some(ttl) = ttl(expires_at) else {
+            // Dead on arrival: store nothing, but still never hand out a key someone holds.
+            let taken: u64 = self.run(&self.command("EXISTS", key, 1, 0)).await?;
+            return if taken > 0 {
+                Err(Error::collision(BACKEND))
+            } else {
+                Ok(key.clone())
+            };
+        };
+        if self.set(key, record, "NX", ttl).await? {
+            Ok(key.clone())
+        } else {
+            Err(Error::collision(BACKEND))
+        }
+    }
+
+    async fn update(
+        &self,
+        key: &SessionKey,
+        record: &[u8],
+        expires_at: UnixTime,
+    ) -> Result<SessionKey> {
+        let stored = match ttl(expires_at) {
+            Some(ttl) => self.set(key, record, "XX", ttl).await?,
+            // Replacing a live record by an expired one removes it.
+            None => self.del(key).await? > 0,
+        };
+        if stored {
+            Ok(key.clone())
+        } else {
+            Err(Error::vanished(BACKEND))
+        }
+    }
+
+    async fn touch(&self, key: &SessionKey, expires_at: UnixTime) -> Result<()> {
+        let live = match ttl(expires_at) {
+            Some(ttl) => {
+                let mut cmd = self.command("EXPIRE", key, 2, 20);
+                cmd.arg(ttl);
+                self.run::<u64>(&cmd).await? > 0
+            }
+            // Moving the expiry into the past ends the session now.
+            None => self.del(key).await? > 0,
+        };
+        if live {
+            Ok(())
+        } else {
+            Err(Error::vanished(BACKEND))
+        }
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<()> {
+        self.del(key).await.map(drop)
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool> {
+        let n: u64 = self.run(&self.command("EXISTS", key, 1, 0)).await?;
+        Ok(n > 0)
+    }
+
+    async fn clear_expired(&self) -> Result<u64> {
+        Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixed_key_is_one_argument() {
+        let key = SessionKey::parse("abcdefgh12345678abcdefgh12345678", KeyFormat::Random)
+            .expect("valid key");
+        let mut cmd = Cmd::new();
+        cmd.arg("GET").arg(PrefixedKey {
+            prefix: "app:",
+            key: key.as_str(),
+        });
+        let args: Vec<Vec<u8>> = cmd
+            .args_iter()
+            .map(|a| match a {
+                redis::Arg::Simple(b) => b.to_vec(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(
+            args,
+            vec![
+                b"GET".to_vec(),
+                b"app:abcdefgh12345678abcdefgh12345678".to_vec()
+            ]
+        );
+    }
+
+    #[test]
+    fn ttl_is_none_when_expired_and_clamped_when_absurd() {
+        let now = UnixTime::now();
+        assert_eq!(ttl(now), None);
+        assert_eq!(ttl(now.add_secs(-1)), None);
+        assert_eq!(ttl(UnixTime::from_secs(i64::MAX)), Some(MAX_TTL_SECS));
+        let t = ttl(now.add_secs(100)).expect("in the future");
+        assert!((99..=100).contains(&t), "{t}");
+    }
+}

@@ -1,0 +1,233 @@
+//! What the store leaves in redis, looked at with a plain redis-rs connection: key names, TTLs,
+//! the already-expired cases, clamping, and configuration (database index, credentials).
+
+mod common;
+
+use redis::AsyncCommands;
+use sessionkit_core::{ErrorKind, SessionKey, SessionStore, UnixTime};
+use sessionkit_redis::{RedisConfig, RedisStore, DEFAULT_KEY_PREFIX, MAX_TTL_SECS};
+use sessionkit_testkit::{RedisServer, Service};
+
+/// A plain connection to the same server, to look behind the store.
+async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn url() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<sessionkit_testkit::Provided>>,
+) {
+    let server = common::server(Service::Redis).await;
+    (common::urls(&server).remove(0), server)
+}
+
+#[tokio::test]
+async fn sessions_are_prefixed_keys_with_the_expiry_as_ttl() {
+    let (url, _server) = url().await;
+    let store = RedisStore::connect(&url).await.unwrap();
+    assert_eq!(store.key_prefix(), DEFAULT_KEY_PREFIX);
+    assert_eq!(DEFAULT_KEY_PREFIX, "sessionkit:");
+    let mut conn = raw(&url).await;
+
+    let key = SessionKey::generate();
+    store
+        .create(&key, b"record", UnixTime::now().add_secs(300))
+        .await
+        .unwrap();
+    let name = format!("sessionkit:{}", key.as_str());
+    assert_eq!(store.redis_key(&key), name);
+    let stored: Option<Vec<u8>> = conn.get(&name).await.unwrap();
+    assert_eq!(stored.as_deref(), Some(&b"record"[..]));
+    let ttl: i64 = conn.ttl(&name).await.unwrap();
+    assert!((298..=300).contains(&ttl), "ttl {ttl}");
+
+    // touch moves the TTL without rewriting the value
+    store
+        .touch(&key, UnixTime::now().add_secs(5_000))
+        .await
+        .unwrap();
+    let ttl: i64 = conn.ttl(&name).await.unwrap();
+    assert!((4_998..=5_000).contains(&ttl), "ttl {ttl}");
+    let stored: Option<Vec<u8>> = conn.get(&name).await.unwrap();
+    assert_eq!(stored.as_deref(), Some(&b"record"[..]));
+
+    // update replaces value and TTL
+    store
+        .update(&key, b"second", UnixTime::now().add_secs(60))
+        .await
+        .unwrap();
+    let ttl: i64 = conn.ttl(&name).await.unwrap();
+    assert!((58..=60).contains(&ttl), "ttl {ttl}");
+    assert_eq!(
+        store.load(&key).await.unwrap().as_deref(),
+        Some(&b"second"[..])
+    );
+
+    // an absurd expiry is clamped, not rejected
+    store
+        .update(&key, b"forever", UnixTime::from_secs(i64::MAX))
+        .await
+        .unwrap();
+    let ttl: i64 = conn.ttl(&name).await.unwrap();
+    assert!(
+        ttl > 0 && ttl.unsigned_abs() <= MAX_TTL_SECS && ttl.unsigned_abs() > MAX_TTL_SECS - 5,
+        "ttl {ttl}"
+    );
+
+    store.delete(&key).await.unwrap();
+    let exists: bool = conn.exists(&name).await.unwrap();
+    assert!(!exists);
+    assert_eq!(store.clear_expired().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn touch_keeps_a_record_alive_past_its_first_expiry() {
+    let (url, _server) = url().await;
+    let store = RedisConfig::new(&url)
+        .key_prefix(common::unique_prefix("touch"))
+        .connect()
+        .await
+        .unwrap();
+    let key = SessionKey::generate();
+    store
+        .create(&key, b"r", UnixTime::now().add_secs(2))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    store
+        .touch(&key, UnixTime::now().add_secs(3))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    assert_eq!(store.load(&key).await.unwrap().as_deref(), Some(&b"r"[..]));
+    store.delete(&key).await.unwrap();
+}
+
+#[tokio::test]
+async fn already_expired_records_are_never_stored() {
+    let (url, _server) = url().await;
+    let store = RedisConfig::new(&url)
+        .key_prefix(common::unique_prefix("expired"))
+        .connect()
+        .await
+        .unwrap();
+    let mut conn = raw(&url).await;
+    let past = UnixTime::now().add_secs(-1);
+    let live = UnixTime::now().add_secs(600);
+
+    // create: a free key is handed back, nothing is written
+    let free = SessionKey::generate();
+    assert_eq!(store.create(&free, b"dead", past).await.unwrap(), free);
+    let exists: bool = conn.exists(store.redis_key(&free)).await.unwrap();
+    assert!(!exists);
+    // ...but a taken key is still a collision, and the live record stays
+    let taken = SessionKey::generate();
+    store.create(&taken, b"live", live).await.unwrap();
+    let err = store.create(&taken, b"dead", past).await.unwrap_err();
+    assert!(err.is_collision(), "{err:?}");
+    assert_eq!(
+        store.load(&taken).await.unwrap().as_deref(),
+        Some(&b"live"[..])
+    );
+
+    // update: a live record replaced by an expired one is gone; a missing one is vanished
+    store.update(&taken, b"dead", past).await.unwrap();
+    assert_eq!(store.load(&taken).await.unwrap(), None);
+    let err = store.update(&taken, b"dead", past).await.unwrap_err();
+    assert!(err.is_vanished(), "{err:?}");
+
+    // touch: moving the expiry into the past ends the session; a missing one is vanished
+    store.create(&taken, b"live", live).await.unwrap();
+    store.touch(&taken, past).await.unwrap();
+    assert!(!store.exists(&taken).await.unwrap());
+    let err = store.touch(&taken, past).await.unwrap_err();
+    assert!(err.is_vanished(), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_foreign_value_under_the_name_is_an_error_not_a_panic() {
+    let (url, _server) = url().await;
+    let store = RedisConfig::new(&url)
+        .key_prefix(common::unique_prefix("wrongtype"))
+        .connect()
+        .await
+        .unwrap();
+    let mut conn = raw(&url).await;
+    let key = SessionKey::generate();
+    let name = store.redis_key(&key);
+    let _: () = conn.hset(&name, "field", "value").await.unwrap();
+    let _: () = conn.expire(&name, 60).await.unwrap();
+    let err = store.load(&key).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err:?}");
+    let err = store
+        .create(&key, b"r", UnixTime::now().add_secs(60))
+        .await
+        .unwrap_err();
+    assert!(err.is_collision(), "a taken name is a collision: {err:?}");
+    store.delete(&key).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_index_and_credentials_come_from_the_url() {
+    // Our own server: we change its password.
+    let server = tokio::task::spawn_blocking(|| RedisServer::start().expect("throwaway redis"))
+        .await
+        .unwrap();
+    let port = server.port();
+    let ok = server
+        .command(&[
+            "ACL",
+            "SETUSER",
+            "app",
+            "on",
+            ">s3cret",
+            "~sessionkit:*",
+            "+@all",
+        ])
+        .unwrap();
+    assert_eq!(ok.as_text().as_deref(), Some("OK"), "{ok:?}");
+    let ok = server
+        .command(&["CONFIG", "SET", "requirepass", "default-pw"])
+        .unwrap();
+    assert_eq!(ok.as_text().as_deref(), Some("OK"), "{ok:?}");
+
+    // no credentials: refused on first use, reported as configuration
+    let anonymous = format!("redis://127.0.0.1:{port}/");
+    let err = match RedisStore::connect(&anonymous).await {
+        Ok(store) => store.exists(&SessionKey::generate()).await.unwrap_err(),
+        Err(e) => e,
+    };
+    assert!(err.is_config(), "{err:?}");
+    assert!(!format!("{err}").contains("default-pw"));
+
+    // wrong password
+    let err = RedisStore::connect(&format!("redis://app:wrong@127.0.0.1:{port}/"))
+        .await
+        .unwrap_err();
+    assert!(err.is_config(), "{err:?}");
+
+    // an ACL user and database 3
+    let url = format!("redis://app:s3cret@127.0.0.1:{port}/3");
+    let store = RedisStore::connect(&url).await.unwrap();
+    let key = SessionKey::generate();
+    store
+        .create(&key, b"in db 3", UnixTime::now().add_secs(60))
+        .await
+        .unwrap();
+    let mut db3 = raw(&url).await;
+    let v: Option<Vec<u8>> = db3.get(store.redis_key(&key)).await.unwrap();
+    assert_eq!(v.as_deref(), Some(&b"in db 3"[..]));
+    let mut db0 = raw(&format!("redis://app:s3cret@127.0.0.1:{port}/0")).await;
+    let v: Option<Vec<u8>> = db0.get(store.redis_key(&key)).await.unwrap();
+    assert_eq!(v, None);
+
+    // the ACL only allows sessionkit:* keys: another prefix is a configuration error
+    let store = store.with_key_prefix("other:");
+    let err = store.exists(&key).await.unwrap_err();
+    assert!(err.is_config(), "{err:?}");
+    drop(server);
+}

@@ -1,0 +1,253 @@
+//! Failure behaviour, each test on a throwaway redis server of its own (never the machine's):
+//! a server killed under load, restarted on the same port, and a server too slow to answer.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sessionkit_core::{ErrorKind, SessionKey, SessionStore, Sessions, UnixTime};
+use sessionkit_redis::{RedisConfig, RedisStore};
+use sessionkit_testkit::{RedisServer, ThrowawayServer};
+use tokio::time::{sleep, timeout};
+
+const TASKS: usize = 32;
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Far above the configured operation timeout (1 s): a call still pending after this is hung.
+const HANG: Duration = Duration::from_secs(10);
+
+async fn start_server() -> RedisServer {
+    tokio::task::spawn_blocking(|| match RedisServer::start() {
+        Ok(server) => server,
+        Err(e) => panic!("cannot start a throwaway redis-server for the fault tests: {e}"),
+    })
+    .await
+    .expect("start task")
+}
+
+async fn store(url: &str, tag: &str) -> RedisStore {
+    RedisConfig::new(url)
+        .key_prefix(format!("faults:{tag}:"))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .response_timeout(RESPONSE_TIMEOUT)
+        .connect()
+        .await
+        .expect("connect to the throwaway server")
+}
+
+/// One request cycle: load the session, bump its counter, save it. Returns the counter saved.
+async fn cycle(sessions: &Sessions, key: &str) -> sessionkit_core::Result<u64> {
+    let mut s = sessions.load(Some(key)).await?;
+    let n: u64 = s.get("n")?.unwrap_or(0) + 1;
+    s.insert("n", n)?;
+    s.save().await?;
+    Ok(n)
+}
+
+/// Runs `fut` and fails the test if it is still pending after [`HANG`].
+async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    match timeout(HANG, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what} hung for {HANG:?}, beyond every configured timeout"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_server_fails_every_call_and_the_same_store_recovers() {
+    let mut server = start_server().await;
+    let store = store(&server.url(), "kill").await;
+    let sessions = Sessions::new(store.clone());
+
+    // One session per task, saved while the server is up.
+    let mut keys = Vec::with_capacity(TASKS);
+    for i in 0..TASKS {
+        let mut s = sessions.create();
+        s.insert("task", i).unwrap();
+        s.save().await.unwrap();
+        keys.push(s.key().unwrap().as_str().to_owned());
+    }
+
+    // Set just before the kill (calls may fail from then on) and just after it (calls started
+    // from then on must fail).
+    let killing = Arc::new(AtomicBool::new(false));
+    let killed = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors_after_kill = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for key in keys.clone() {
+        let (sessions, killing, killed, stop, errors) = (
+            sessions.clone(),
+            killing.clone(),
+            killed.clone(),
+            stop.clone(),
+            errors_after_kill.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            // Bounded: at most 100,000 cycles, and the main task stops us within seconds.
+            for _ in 0..100_000 {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let started_after_kill = killed.load(Ordering::SeqCst);
+                match bounded("a request cycle", cycle(&sessions, &key)).await {
+                    Ok(_) => assert!(
+                        !started_after_kill,
+                        "a request started after the kill succeeded"
+                    ),
+                    Err(e) => {
+                        assert!(
+                            matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+                            "unexpected error kind: {e:?}"
+                        );
+                        if started_after_kill {
+                            errors.fetch_add(1, Ordering::SeqCst);
+                        } else if !killing.load(Ordering::SeqCst) {
+                            panic!("a request failed while the server was up: {e:?}");
+                        }
+                    }
+                }
+                if started_after_kill {
+                    // Failing calls return at once; do not spin.
+                    sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }));
+    }
+
+    sleep(Duration::from_millis(500)).await;
+    killing.store(true, Ordering::SeqCst);
+    server.kill().unwrap();
+    killed.store(true, Ordering::SeqCst);
+    // Let every task fail for a while: refused connections, reconnect attempts.
+    sleep(Duration::from_millis(1_500)).await;
+    stop.store(true, Ordering::SeqCst);
+    for t in tasks {
+        t.await.expect("a load task panicked");
+    }
+    assert!(
+        errors_after_kill.load(Ordering::SeqCst) >= TASKS as u64,
+        "every task saw its calls fail while the server was down"
+    );
+
+    // Same port, empty data set (nothing is kept on disk): the SAME store object must serve
+    // again without being rebuilt. The first call may still meet the old, broken connection.
+    let server = tokio::task::spawn_blocking(move || {
+        server.restart().expect("restart redis on the same port");
+        server
+    })
+    .await
+    .unwrap();
+    let probe = SessionKey::generate();
+    let mut recovered = false;
+    for attempt in 1..=50 {
+        let created = bounded(
+            "a create after the restart",
+            store.create(&probe, b"probe", UnixTime::now().add_secs(60)),
+        )
+        .await;
+        if created.is_ok() {
+            eprintln!(
+                "{} failed calls while the server was down; served again at attempt {attempt}",
+                errors_after_kill.load(Ordering::SeqCst)
+            );
+            recovered = true;
+            break;
+        }
+        sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the store did not reconnect within 50 attempts");
+    assert_eq!(
+        store.load(&probe).await.unwrap().as_deref(),
+        Some(&b"probe"[..])
+    );
+
+    // And under load again: 32 tasks, every cycle succeeds and reads back what it saved.
+    let mut tasks = Vec::new();
+    for i in 0..TASKS {
+        let sessions = sessions.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = sessions.create();
+            s.insert("task", i).unwrap();
+            s.save().await.expect("save after recovery");
+            let key = s.key().unwrap().as_str().to_owned();
+            for expected in 1..=20u64 {
+                let n = bounded("a cycle after recovery", cycle(&sessions, &key))
+                    .await
+                    .expect("a cycle after recovery");
+                assert_eq!(n, expected);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("a task after recovery panicked");
+    }
+    server.ping().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_server_trips_the_response_timeout() {
+    let server = start_server().await;
+    let store = store(&server.url(), "slow").await;
+    let key = SessionKey::generate();
+    let exp = UnixTime::now().add_secs(600);
+    store.create(&key, b"before", exp).await.unwrap();
+
+    // A second connection makes the server stop answering for 2 s. `DEBUG SLEEP 2` is the
+    // classic way, but redis 7 refuses DEBUG unless started with `enable-debug-command`;
+    // `CLIENT PAUSE` (every redis since 6.0) blocks our commands the same way.
+    let reply = server.command(&["CLIENT", "PAUSE", "2000"]).unwrap();
+    assert_eq!(reply.as_text().as_deref(), Some("OK"), "{reply:?}");
+
+    let err = bounded("a load from a paused server", store.load(&key))
+        .await
+        .expect_err("the server is paused for 2 s, the response timeout is 500 ms");
+    assert!(err.is_timeout(), "{err:?}");
+    let err = bounded(
+        "an update to a paused server",
+        store.update(&key, b"during", exp),
+    )
+    .await
+    .expect_err("still paused");
+    assert!(err.is_timeout(), "{err:?}");
+
+    // Once the server answers again, the same connection serves, and late replies to the
+    // timed-out commands are not mistaken for answers to new ones.
+    let mut value = None;
+    for _ in 0..50 {
+        match bounded("a load after the pause", store.load(&key)).await {
+            Ok(v) => {
+                value = Some(v);
+                break;
+            }
+            Err(e) => {
+                assert!(e.is_timeout() || e.is_unavailable(), "{e:?}");
+                sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    let value = value.expect("the store answers again after the pause");
+    // The timed-out update may or may not have been applied by the server when it woke up.
+    assert!(
+        matches!(value.as_deref(), Some(b"before") | Some(b"during")),
+        "{value:?}"
+    );
+    for i in 0..100u32 {
+        let bytes = i.to_be_bytes();
+        store.update(&key, &bytes, exp).await.unwrap();
+        assert_eq!(store.load(&key).await.unwrap().as_deref(), Some(&bytes[..]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_built_while_server_is_down_fails_fast() {
+    let mut server = start_server().await;
+    let url = server.url();
+    server.kill().unwrap();
+    let err = bounded(
+        "connecting to a dead server",
+        RedisConfig::new(&url).connect(),
+    )
+    .await
+    .expect_err("nothing listens on the port");
+    assert!(err.is_unavailable(), "{err:?}");
+}

@@ -1,0 +1,171 @@
+//! Repository checks, as ordinary tests so `cargo test` (and the `xtask` cell) enforces them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::matrix::{Run, CELLS};
+use crate::run::workspace_root;
+
+/// Crates under crates/ that no cell needs to cover: they are exercised through the others.
+const NOT_COVERED: &[&str] = &["sessionkit-testkit", "sessionkit-conformance"];
+
+/// The `name` in a manifest's `[package]` table.
+fn package_name(manifest: &Path) -> Option<String> {
+    let text = fs::read_to_string(manifest).ok()?;
+    let mut in_package = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if in_package {
+            if let Some(value) = line.strip_prefix("name") {
+                let value = value.trim_start().strip_prefix('=')?.trim();
+                return Some(value.trim_matches('"').to_owned());
+            }
+        }
+    }
+    None
+}
+
+/// The `members` of the root manifest.
+fn workspace_members(root: &Path) -> Vec<String> {
+    let text = fs::read_to_string(root.join("Cargo.toml")).expect("read root Cargo.toml");
+    let start = text.find("members").expect("root Cargo.toml has members");
+    let list = &text[start..];
+    let open = list.find('[').expect("members is a list");
+    let close = list.find(']').expect("members list is closed");
+    list[open + 1..close]
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default())
+        .flat_map(|l| l.split(','))
+        .map(|item| item.trim().trim_matches('"').to_owned())
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
+/// Package name -> directory, for every workspace member and every crate under crates/.
+fn packages(root: &Path) -> BTreeMap<String, PathBuf> {
+    let mut dirs: Vec<PathBuf> = workspace_members(root)
+        .into_iter()
+        .map(|m| root.join(m))
+        .collect();
+    dirs.extend(
+        fs::read_dir(root.join("crates"))
+            .expect("read crates/")
+            .flatten()
+            .map(|e| e.path()),
+    );
+    dirs.into_iter()
+        .filter_map(|dir| Some((package_name(&dir.join("Cargo.toml"))?, dir)))
+        .collect()
+}
+
+fn crates_under_crates_dir(root: &Path) -> Vec<String> {
+    fs::read_dir(root.join("crates"))
+        .expect("read crates/")
+        .flatten()
+        .filter_map(|e| package_name(&e.path().join("Cargo.toml")))
+        .collect()
+}
+
+#[test]
+fn every_crate_is_covered_by_a_cell() {
+    let root = workspace_root();
+    let covered: HashSet<&str> = CELLS.iter().map(|c| c.package).collect();
+    let missing: Vec<String> = crates_under_crates_dir(&root)
+        .into_iter()
+        .filter(|name| !NOT_COVERED.contains(&name.as_str()))
+        .filter(|name| !covered.contains(name.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no test-matrix cell covers {missing:?}: add a cell to xtask/src/matrix.rs"
+    );
+}
+
+#[test]
+fn every_crate_under_crates_is_a_workspace_member() {
+    let root = workspace_root();
+    let members: HashSet<PathBuf> = workspace_members(&root)
+        .into_iter()
+        .map(|m| root.join(m))
+        .collect();
+    let outside: Vec<PathBuf> = fs::read_dir(root.join("crates"))
+        .expect("read crates/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|dir| dir.join("Cargo.toml").is_file() && !members.contains(dir))
+        .collect();
+    assert!(outside.is_empty(), "not workspace members: {outside:?}");
+}
+
+#[test]
+fn every_cell_names_a_workspace_package() {
+    let root = workspace_root();
+    let members: HashSet<PathBuf> = workspace_members(&root)
+        .into_iter()
+        .map(|m| root.join(m))
+        .collect();
+    let packages = packages(&root);
+    for cell in CELLS {
+        let dir = packages.get(cell.package).unwrap_or_else(|| {
+            panic!(
+                "cell `{}` names package `{}`, which is not in the workspace",
+                cell.name, cell.package
+            )
+        });
+        assert!(
+            members.contains(dir),
+            "cell `{}`: {} is not a workspace member",
+            cell.name,
+            dir.display()
+        );
+        if let Run::Example(example) = cell.run {
+            let file = dir.join("examples").join(format!("{example}.rs"));
+            let folder = dir.join("examples").join(example).join("main.rs");
+            assert!(
+                file.is_file() || folder.is_file(),
+                "cell `{}` runs example `{example}`, but {} does not exist",
+                cell.name,
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn cell_names_are_unique_and_plain() {
+    let mut seen = HashSet::new();
+    for cell in CELLS {
+        assert!(
+            seen.insert(cell.name),
+            "two cells are named `{}`",
+            cell.name
+        );
+        assert!(
+            !cell.name.is_empty()
+                && cell
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "cell name `{}` should be lowercase words joined by `-`",
+            cell.name
+        );
+        assert!(
+            !cell.package.is_empty(),
+            "cell `{}` has no package",
+            cell.name
+        );
+    }
+}
+
+#[test]
+fn reads_package_names_and_members() {
+    let root = workspace_root();
+    assert_eq!(
+        package_name(&root.join("xtask/Cargo.toml")).as_deref(),
+        Some("xtask")
+    );
+    assert!(workspace_members(&root).iter().any(|m| m == "xtask"));
+    assert_eq!(package_name(&root.join("Cargo.toml")), None);
+}

@@ -1,0 +1,225 @@
+//! The test matrix: one static table, one entry per cell.
+
+use sessionkit_testkit::Service;
+
+/// What a cell runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Run {
+    /// `cargo test -p PACKAGE [--features ...] --no-fail-fast ARGS`
+    Tests,
+    /// `cargo run -p PACKAGE --example NAME [--features ...] ARGS`
+    Example(&'static str),
+}
+
+/// One cell of the matrix: a package, built with some features, run against some services.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cell {
+    /// Unique; `--only PREFIX` selects by it.
+    pub(crate) name: &'static str,
+    /// The cargo package (`-p`).
+    pub(crate) package: &'static str,
+    /// Cargo features to turn on (`--features a,b`).
+    pub(crate) features: &'static [&'static str],
+    /// Servers whose address the tests read from `SESSIONKIT_*` variables: taken from the
+    /// environment when set there, else started as throwaway servers for the cell.
+    pub(crate) services: &'static [Service],
+    /// Servers the tests start themselves (fault tests): only checked to be installed.
+    pub(crate) own_servers: &'static [Service],
+    /// Extra environment for the cargo command.
+    pub(crate) env: &'static [(&'static str, &'static str)],
+    /// Extra cargo arguments (`--no-default-features`, `--test NAME`, `--`, harness flags).
+    pub(crate) args: &'static [&'static str],
+    /// Tests or an example.
+    pub(crate) run: Run,
+    /// How long the run may take before the cell is killed and counted as failed (a hung test
+    /// must not hang CI).
+    pub(crate) timeout_secs: u64,
+}
+
+/// The defaults every entry starts from (`..CELL`).
+const CELL: Cell = Cell {
+    name: "",
+    package: "",
+    features: &[],
+    services: &[],
+    own_servers: &[],
+    env: &[],
+    args: &[],
+    run: Run::Tests,
+    timeout_secs: 600,
+};
+
+/// Every server kind the testkit can start.
+const ALL_SERVERS: &[Service] = &[
+    Service::Redis,
+    Service::RedisCluster,
+    Service::Memcached { nodes: 1 },
+    Service::Postgres,
+    Service::Mysql,
+];
+
+/// The matrix. Adding a cell is adding an entry.
+pub(crate) const CELLS: &[Cell] = &[
+    Cell {
+        name: "core",
+        package: "sessionkit-core",
+        ..CELL
+    },
+    Cell {
+        name: "conformance",
+        package: "sessionkit-conformance",
+        ..CELL
+    },
+    Cell {
+        name: "locmem",
+        package: "sessionkit-locmem",
+        ..CELL
+    },
+    Cell {
+        name: "facade",
+        package: "sessionkit",
+        ..CELL
+    },
+    Cell {
+        // `connect(url)` for every back end compiled in, against real servers.
+        name: "facade-full",
+        package: "sessionkit",
+        features: &["full"],
+        services: &[Service::Redis, Service::Memcached { nodes: 1 }],
+        ..CELL
+    },
+    Cell {
+        name: "facade-quickstart",
+        package: "sessionkit",
+        run: Run::Example("quickstart"),
+        ..CELL
+    },
+    Cell {
+        // Everything but the cluster tests (they need the `cluster` feature).
+        name: "redis-single",
+        package: "sessionkit-redis",
+        services: &[Service::Redis],
+        own_servers: &[Service::Redis],
+        args: &["--no-default-features"],
+        ..CELL
+    },
+    Cell {
+        name: "redis-cluster",
+        package: "sessionkit-redis",
+        features: &["cluster"],
+        services: &[Service::RedisCluster],
+        own_servers: &[Service::RedisCluster],
+        args: &[
+            "--no-default-features",
+            "--test",
+            "cluster_conformance",
+            "--test",
+            "cluster_faults",
+        ],
+        ..CELL
+    },
+    Cell {
+        // The single-server suite, given exactly one server.
+        name: "memcached-single",
+        package: "sessionkit-memcache",
+        services: &[Service::Memcached { nodes: 1 }],
+        args: &["--test", "conformance"],
+        ..CELL
+    },
+    Cell {
+        // Every test; single-server tests use the first of the three.
+        name: "memcached-three",
+        package: "sessionkit-memcache",
+        services: &[Service::Memcached { nodes: 3 }],
+        own_servers: &[Service::Memcached { nodes: 3 }],
+        ..CELL
+    },
+    Cell {
+        name: "testkit",
+        package: "sessionkit-testkit",
+        own_servers: ALL_SERVERS,
+        env: &[("SESSIONKIT_TESTKIT_REQUIRE_SERVERS", "1")],
+        ..CELL
+    },
+    Cell {
+        name: "xtask",
+        package: "xtask",
+        ..CELL
+    },
+];
+
+impl Cell {
+    /// `--features a,b`, or nothing.
+    pub(crate) fn feature_args(&self) -> Vec<String> {
+        if self.features.is_empty() {
+            Vec::new()
+        } else {
+            vec!["--features".to_owned(), self.features.join(",")]
+        }
+    }
+
+    /// The cargo arguments that build what the cell runs, without running it.
+    pub(crate) fn build_args(&self) -> Vec<String> {
+        let mut args = match self.run {
+            Run::Tests => vec!["test".to_owned(), "--no-run".to_owned()],
+            Run::Example(name) => vec!["build".to_owned(), "--example".to_owned(), name.to_owned()],
+        };
+        args.extend(["-p".to_owned(), self.package.to_owned()]);
+        args.extend(self.feature_args());
+        // Everything before `--` is for cargo; after it, for the test harness or the example.
+        args.extend(
+            self.args
+                .iter()
+                .take_while(|a| **a != "--")
+                .map(|a| (*a).to_owned()),
+        );
+        args
+    }
+
+    /// The cargo arguments that run the cell.
+    pub(crate) fn run_args(&self) -> Vec<String> {
+        let mut args = match self.run {
+            Run::Tests => vec!["test".to_owned()],
+            Run::Example(name) => vec!["run".to_owned(), "--example".to_owned(), name.to_owned()],
+        };
+        args.extend(["-p".to_owned(), self.package.to_owned()]);
+        args.extend(self.feature_args());
+        if self.run == Run::Tests {
+            args.push("--no-fail-fast".to_owned());
+        }
+        args.extend(self.args.iter().map(|a| (*a).to_owned()));
+        args
+    }
+
+    /// What `--list` prints about the cell's services.
+    pub(crate) fn services_text(&self) -> String {
+        let mut parts: Vec<String> = self.services.iter().map(ToString::to_string).collect();
+        parts.extend(self.own_servers.iter().map(|s| format!("own {s}")));
+        if parts.is_empty() {
+            "-".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    /// What `--list` prints about what the cell runs.
+    pub(crate) fn run_text(&self) -> String {
+        let mut text = match self.run {
+            Run::Tests => "tests".to_owned(),
+            Run::Example(name) => format!("example {name}"),
+        };
+        for arg in self.args {
+            text.push(' ');
+            text.push_str(arg);
+        }
+        text
+    }
+}
+
+/// The cells whose name starts with `prefix` (all cells for `None`).
+pub(crate) fn select(prefix: Option<&str>) -> Vec<&'static Cell> {
+    CELLS
+        .iter()
+        .filter(|cell| prefix.is_none_or(|p| cell.name.starts_with(p)))
+        .collect()
+}
