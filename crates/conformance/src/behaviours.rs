@@ -680,10 +680,17 @@ pub async fn already_expired_save_removes_session(h: Harness) {
     let old = s.key().unwrap().clone();
     s.set_expiry(Expiry::at(UnixTime::now().add_secs(-10).to_system_time()));
     s.save().await.unwrap();
-    assert!(s.key().is_none());
-    let again = h.sessions().load(Some(old.as_str())).await.unwrap();
-    assert!(!again.contains_key("foo"));
+    assert!(
+        s.key().is_none(),
+        "the key is dropped, so the middleware deletes the cookie"
+    );
     assert!(!h.store.exists(&old).await.unwrap());
+    if h.server_side() {
+        let again = h.sessions().load(Some(old.as_str())).await.unwrap();
+        assert!(!again.contains_key("foo"));
+    }
+    // A cookie store cannot revoke the value the client still holds: it stays valid until its
+    // own expiry (the documented replay window).
 
     let mut t = h.sessions().create();
     t.insert("foo", "bar").unwrap();

@@ -10,6 +10,10 @@ use crate::error::{self, BACKEND};
 use crate::store::{Connection, Limit, RedisStore};
 use crate::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_RESPONSE_TIMEOUT};
 
+/// Cluster calls may take this many times the connect + response timeouts (see `connect`).
+#[cfg(feature = "cluster")]
+const CLUSTER_LIMIT_FACTOR: u32 = 3;
+
 #[derive(Clone)]
 enum Target {
     Single(String),
@@ -152,11 +156,13 @@ impl RedisConfig {
             .map_err(error::deadline)??;
         // A standalone connection manager's own timeouts bound every call, so no timer of ours
         // is armed on the hot path. The cluster client's do not while it refreshes its slot map
-        // after a master dies (a call was seen pending for minutes), so cluster calls get a timer.
+        // after a master dies (a call was seen pending for minutes), so cluster calls get a
+        // timer — three times the sum, because that refresh takes several round trips and a
+        // timer that cancels it every time would keep the store from ever recovering.
         let limit = match self.target {
             Target::Single(_) => Limit::Connection(limit),
             #[cfg(feature = "cluster")]
-            Target::Cluster(_) => Limit::Timer(limit),
+            Target::Cluster(_) => Limit::Timer(limit * CLUSTER_LIMIT_FACTOR),
         };
         Ok(RedisStore::new(conn, &self.key_prefix, limit))
     }
