@@ -135,6 +135,11 @@ pub(crate) const CELLS: &[Cell] = &[
         ..CELL
     },
     Cell {
+        name: "cookie",
+        package: "sessionkit-cookie",
+        ..CELL
+    },
+    Cell {
         name: "testkit",
         package: "sessionkit-testkit",
         own_servers: ALL_SERVERS,

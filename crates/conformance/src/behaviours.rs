@@ -352,7 +352,12 @@ pub async fn cycle_key_moves_data_to_new_key(h: Harness) {
         s.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect();
     s.cycle_key().await.unwrap();
     let new = s.key().unwrap().clone();
-    assert_ne!(new, prev);
+    if h.server_side() {
+        // A token store's key is the sealed data: the same data sealed in the same second may
+        // be the same value, and the old one cannot be revoked anyway (Django skips
+        // `test_cycle` for signed cookies for that reason).
+        assert_ne!(new, prev);
+    }
     let items: Vec<(String, Value)> = s.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect();
     assert_eq!(items, prev_items);
     if h.server_side() {
@@ -383,7 +388,10 @@ pub async fn cycle_key_of_loaded_session_keeps_data(h: Harness) {
         .await
         .unwrap();
     t.cycle_key().await.unwrap();
-    assert_ne!(t.key(), s.key());
+    assert!(t.key().is_some());
+    if h.server_side() {
+        assert_ne!(t.key(), s.key());
+    }
     let mut items: Vec<(String, Value)> =
         t.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect();
     items.sort_by(|a, b| a.0.cmp(&b.0));

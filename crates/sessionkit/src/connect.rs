@@ -12,6 +12,7 @@ use crate::{Error, Result, SessionConfig, Sessions};
 /// | `redis://[user:pass@]host:port[/db]`, `rediss://...` | one redis server (default timeouts and key prefix) | `redis` (`redis-tls` for `rediss`) |
 /// | `redis+cluster://host:port,host:port,...` | a Redis Cluster, from any of its nodes | `redis` |
 /// | `memcache://host:port[,host:port...]` | memcached, keys spread over the servers | `memcache` |
+/// | `cookie://?secret_env=VAR[&fallback_env=VAR...][&protection=signed\|encrypted]` | signed or encrypted cookies; the secret is read from the named environment variable (never from the URL), the maximum age is the configured cookie age | `cookie` |
 ///
 /// An unknown scheme, a back end whose feature is off, or a bad parameter is a
 /// [`Config`](crate::ErrorKind::Config) error that says which.
@@ -32,10 +33,11 @@ pub async fn connect_with(url: &str, config: SessionConfig) -> Result<Sessions> 
         "redis" | "rediss" => redis(url, None, config).await,
         "redis+cluster" => redis(url, Some(rest), config).await,
         "memcache" => memcache(rest, config).await,
+        "cookie" => cookie(rest, config),
         other => Err(Error::config(
             "sessionkit",
             format!(
-                "unknown session back end {other:?}; known: locmem, redis, rediss, redis+cluster, memcache"
+                "unknown session back end {other:?}; known: locmem, redis, rediss, redis+cluster, memcache, cookie"
             ),
         )),
     }
@@ -119,6 +121,68 @@ async fn memcache(_: &str, _: SessionConfig) -> Result<Sessions> {
     Err(Error::config(
         "sessionkit",
         "the memcache back end is not compiled in; enable the `memcache` feature of sessionkit",
+    ))
+}
+
+#[cfg(feature = "cookie")]
+fn cookie(rest: &str, config: SessionConfig) -> Result<Sessions> {
+    use crate::cookie::{CookieConfig, CookieStore, Protection};
+    let secret_of = |var: &str| {
+        std::env::var(var).map_err(|_| {
+            Error::config(
+                "cookie",
+                format!("the environment variable {var:?} named by the URL is not set"),
+            )
+        })
+    };
+    let (mut secret, mut fallbacks, mut protection) = (None, Vec::new(), Protection::Signed);
+    for (name, value) in query_pairs(rest) {
+        match name {
+            "secret_env" => secret = Some(secret_of(value)?),
+            "fallback_env" => fallbacks.push(secret_of(value)?),
+            "protection" => {
+                protection = match value {
+                    "signed" => Protection::Signed,
+                    "encrypted" => Protection::Encrypted,
+                    other => {
+                        return Err(Error::config(
+                            "cookie",
+                            format!("protection={other:?}; known: signed, encrypted"),
+                        ))
+                    }
+                }
+            }
+            other => {
+                return Err(Error::config(
+                    "cookie",
+                    format!(
+                        "unknown parameter {other:?}; known: secret_env, fallback_env, protection"
+                    ),
+                ))
+            }
+        }
+    }
+    let secret = secret.ok_or_else(|| {
+        Error::config(
+            "cookie",
+            "cookie:// needs secret_env=VAR naming the variable that holds the secret",
+        )
+    })?;
+    let max_age = std::time::Duration::from_secs(config.cookie_age().unsigned_abs());
+    let mut c = CookieConfig::new(secret)
+        .with_protection(protection)
+        .with_max_age(max_age);
+    for f in fallbacks {
+        c = c.with_fallback_secret(f);
+    }
+    Ok(Sessions::with_config(CookieStore::new(c)?, config))
+}
+
+#[cfg(not(feature = "cookie"))]
+fn cookie(_: &str, _: SessionConfig) -> Result<Sessions> {
+    Err(Error::config(
+        "sessionkit",
+        "the cookie back end is not compiled in; enable the `cookie` feature of sessionkit",
     ))
 }
 

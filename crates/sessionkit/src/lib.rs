@@ -31,10 +31,10 @@
 //! | `redis` | redis, one server or a Redis Cluster | [`redis`] | `redis://[user:pass@]host:port/db`, `redis+cluster://host:port,host:port,...` |
 //! | `redis-tls` | `rediss://` for the above, via rustls | [`redis`] | `rediss://...` |
 //! | `memcache` | memcached, one or several servers (rendezvous hashing) | [`memcache`] | `memcache://host:port[,host:port...]` |
+//! | `cookie` | signed (HMAC-SHA256) or encrypted (AES-256-GCM) cookies, key rotation | [`cookie`] | `cookie://?secret_env=VAR[&fallback_env=VAR][&protection=encrypted]` |
 //! | `full` | every back end above | | |
 //!
-//! Later back ends (databases, cached database, signed cookies) each add a feature and a row
-//! here.
+//! Later back ends (databases, cached database) each add a feature and a row here.
 //!
 //! # What you get from the core
 //!
@@ -61,6 +61,13 @@ pub mod redis {
 #[cfg_attr(docsrs, doc(cfg(feature = "memcache")))]
 pub mod memcache {
     pub use sessionkit_memcache::*;
+}
+
+/// The signed (optionally encrypted) cookie back end: [`CookieStore`](cookie::CookieStore).
+#[cfg(feature = "cookie")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cookie")))]
+pub mod cookie {
+    pub use sessionkit_cookie::*;
 }
 
 /// The in-process back end: [`LocMemStore`](locmem::LocMemStore).

@@ -49,3 +49,34 @@ async fn unreachable_redis_is_unavailable_not_a_hang() {
         .unwrap_err();
     assert!(err.is_unavailable(), "{err}");
 }
+
+#[cfg(feature = "cookie")]
+#[tokio::test]
+async fn connect_cookie_signed_and_encrypted() {
+    std::env::set_var(
+        "SESSIONKIT_TEST_COOKIE_SECRET",
+        "a test secret that is long enough: 0123456789abcdef",
+    );
+    for url in [
+        "cookie://?secret_env=SESSIONKIT_TEST_COOKIE_SECRET",
+        "cookie://?secret_env=SESSIONKIT_TEST_COOKIE_SECRET&protection=encrypted",
+    ] {
+        let sessions = sessionkit::connect(url).await.unwrap();
+        let mut s = sessions.create();
+        s.insert("user_id", 7).unwrap();
+        s.save().await.unwrap();
+        let cookie = s.key().unwrap().as_str().to_owned();
+        let again = sessions.load(Some(&cookie)).await.unwrap();
+        assert_eq!(again.get::<i32>("user_id").unwrap(), Some(7), "{url}");
+    }
+    for url in [
+        "cookie://",
+        "cookie://?secret_env=SESSIONKIT_NO_SUCH_VARIABLE",
+        "cookie://?secret_env=SESSIONKIT_TEST_COOKIE_SECRET&protection=rot13",
+    ] {
+        assert!(
+            sessionkit::connect(url).await.unwrap_err().is_config(),
+            "{url}"
+        );
+    }
+}
