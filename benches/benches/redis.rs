@@ -6,7 +6,13 @@
 //! - `redis-store-bytes`: the store's own `SessionStore` methods on the encoded bytes, the same
 //!   work as the raw client: this isolates what the store adds to redis-rs;
 //! - `raw-redis-rs`: `redis::aio::MultiplexedConnection` (default config), `GET`, `SET .. EX`,
-//!   `SET .. NX EX`, `EXPIRE`, `DEL`.
+//!   `SET .. NX EX`, `EXPIRE`, `DEL`;
+//! - `tower-sessions-redis`: the peer, tower-sessions' redis store
+//!   (`tower-sessions-redis-store` 0.16, on a fred `Pool` of 6 connections) used through its
+//!   store trait: `load`, `save`, `create` (+ `delete`), and the request cycle as load, insert
+//!   one value into `record.data`, save. It has no touch, so it is absent from `touch/*`.
+//!   Its latest release is built on tower-sessions-core 0.14, not the 0.15 the locmem bench
+//!   uses; the store's work (msgpack of a `Record`, `GET` / `SET .. EXAT [NX|XX]`) is the same.
 //!
 //! Operations: load, create (plus the delete that keeps the store's size constant), request
 //! cycle (load, change one value, save), save, and touch (`EXPIRE`), with the 1.5 KB dashboard
@@ -17,19 +23,26 @@
 //! cargo bench -p sessionkit-benches --bench redis -- request_cycle
 //! ```
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use serde_json::json;
 use sessionkit_benches::{
-    Op, Payload, Sessions, SessionsWorkload, Suite, Workload, SESSIONS_PER_TASK, TASK_COUNTS,
+    Op, Payload, Sessions, SessionsWorkload, Suite, Workload, CHANGED_KEY, SESSIONS_PER_TASK,
+    TASK_COUNTS,
 };
 use sessionkit_core::{SessionConfig, SessionKey, SessionStore, UnixTime};
 use sessionkit_redis::redis::{self, aio::MultiplexedConnection, AsyncCommands};
 use sessionkit_redis::{RedisConfig, RedisStore};
 use sessionkit_testkit::{Provided, Service};
+use tower_sessions::cookie::time::{Duration as TsDuration, OffsetDateTime};
+use tower_sessions_core_014::session::{Id, Record};
+use tower_sessions_core_014::SessionStore as _;
+use tower_sessions_redis_store::fred::prelude::{ClientLike as _, Config as FredConfig, Pool};
+use tower_sessions_redis_store::RedisStore as TowerRedisStore;
 
 /// The TTL of every write, raw or not: an hour, so a run against a shared server
 /// (`SESSIONKIT_REDIS_URL`) leaves nothing behind for long. The value does not change the cost.
@@ -250,6 +263,116 @@ impl Workload for StoreBytes {
     }
 }
 
+/// Connections in the tower-sessions store's fred pool (as the issue measured it).
+const TOWER_POOL_SIZE: usize = 6;
+
+/// Connects a fred pool of [`TOWER_POOL_SIZE`] to `url` and wraps it in tower-sessions' redis
+/// store. Call on the benchmark runtime: fred's connection tasks run there.
+async fn tower_redis_store(url: &str) -> TowerRedisStore<Pool> {
+    let config = FredConfig::from_url(url).expect("redis URL for fred");
+    let pool = Pool::new(config, None, None, None, TOWER_POOL_SIZE).expect("build the fred pool");
+    // The connection task ends with the pool; its handle is not needed.
+    let _connection = pool.init().await.expect("connect the fred pool");
+    TowerRedisStore::new(pool)
+}
+
+/// The peer: tower-sessions' redis store used through its store trait — the same steps as
+/// tower-sessions' `MemoryStore` workload in the locmem bench.
+#[derive(Debug)]
+struct TowerRedis {
+    store: TowerRedisStore<Pool>,
+    op: Op,
+    data: HashMap<String, serde_json::Value>,
+}
+
+#[derive(Debug)]
+struct TowerTask {
+    ids: Vec<Id>,
+    records: Vec<Record>,
+    created: VecDeque<Id>,
+    next: usize,
+    counter: u64,
+}
+
+impl TowerRedis {
+    fn new(store: TowerRedisStore<Pool>, op: Op, payload: &Payload) -> Self {
+        Self {
+            store,
+            op,
+            data: payload.to_map(),
+        }
+    }
+
+    fn record(&self) -> Record {
+        Record {
+            id: Id::default(),
+            data: self.data.clone(),
+            expiry_date: OffsetDateTime::now_utc() + TsDuration::weeks(2),
+        }
+    }
+
+    async fn load(&self, id: &Id) -> Record {
+        self.store
+            .load(id)
+            .await
+            .expect("load")
+            .expect("the record is still stored")
+    }
+}
+
+impl Workload for TowerRedis {
+    type Task = TowerTask;
+
+    async fn setup(&self, _index: usize) -> TowerTask {
+        let mut ids = Vec::with_capacity(SESSIONS_PER_TASK);
+        let mut records = Vec::new();
+        for _ in 0..SESSIONS_PER_TASK {
+            let mut record = self.record();
+            self.store.create(&mut record).await.expect("create");
+            ids.push(record.id);
+            if self.op == Op::Save {
+                records.push(record);
+            }
+        }
+        TowerTask {
+            ids,
+            records,
+            created: VecDeque::with_capacity(SESSIONS_PER_TASK + 1),
+            next: 0,
+            counter: 0,
+        }
+    }
+
+    async fn run(&self, t: &mut TowerTask) {
+        let i = t.next;
+        t.next = (t.next + 1) % SESSIONS_PER_TASK;
+        t.counter += 1;
+        match self.op {
+            Op::Load => {
+                black_box(self.load(&t.ids[i]).await);
+            }
+            Op::Save => {
+                self.store.save(&t.records[i]).await.expect("save");
+            }
+            Op::Create => {
+                let mut record = self.record();
+                self.store.create(&mut record).await.expect("create");
+                t.created.push_back(record.id);
+                if t.created.len() > SESSIONS_PER_TASK {
+                    if let Some(old) = t.created.pop_front() {
+                        self.store.delete(&old).await.expect("delete");
+                    }
+                }
+            }
+            Op::RequestCycle => {
+                let mut record = self.load(&t.ids[i]).await;
+                record.data.insert(CHANGED_KEY.to_owned(), json!(t.counter));
+                self.store.save(&record).await.expect("save");
+            }
+        }
+    }
+}
+
 /// sessionkit's rolling-session touch: `Session::touch` on a loaded session.
 struct SessionsTouch {
     sessions: Sessions,
@@ -349,6 +472,7 @@ fn redis_benches(c: &mut Criterion) {
             .await
             .expect("connect the store")
     });
+    let tower = suite.runtime().block_on(tower_redis_store(&url));
     let config = SessionConfig::new().with_cookie_age(Duration::from_secs(TTL));
     let sessions = || Sessions::with_config(store.clone(), config.clone());
     let bytes = payload.record_bytes();
@@ -372,6 +496,10 @@ fn redis_benches(c: &mut Criterion) {
                 .runtime()
                 .block_on(RawRedis::new(&url, RawOp::Op(op), &payload));
             group.bench("raw-redis-rs", raw);
+            group.bench(
+                "tower-sessions-redis",
+                TowerRedis::new(tower.clone(), op, &payload),
+            );
             group.finish();
         }
     }
@@ -394,6 +522,7 @@ fn redis_benches(c: &mut Criterion) {
             .runtime()
             .block_on(RawRedis::new(&url, RawOp::Touch, &payload));
         bench_touch(&mut group, &suite, "raw-redis-rs", raw, tasks);
+        // tower-sessions' store has no touch: expiry changes only by saving the record.
         group.finish();
     }
     drop(server);
