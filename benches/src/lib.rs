@@ -3,14 +3,17 @@
 //! Every bench file measures the same operations ([`Op`]) on the same payloads ([`Payload`]) at
 //! the same concurrency levels ([`TASK_COUNTS`]), for a sessionkit back end used the way
 //! applications use it ([`SessionsWorkload`], through [`Sessions`]/[`Session`]) next to the
-//! raw client or peer library doing the same work (a [`Workload`] the bench file writes). The
-//! ratio between them is the figure that matters.
+//! same store without the session layer ([`StoreBytesWorkload`], pre-encoded bytes) and the raw
+//! client or peer library doing the same work (a [`Workload`] the bench file writes). The
+//! ratios between them are the figures that matter.
 //!
 //! A bench file looks like this:
 //!
 //! ```no_run
 //! use criterion::{criterion_group, criterion_main, Criterion};
-//! use sessionkit_benches::{Op, Payload, Sessions, SessionsWorkload, Suite, TASK_COUNTS};
+//! use sessionkit_benches::{
+//!     Op, Payload, Sessions, SessionsWorkload, StoreBytesWorkload, Suite, TASK_COUNTS,
+//! };
 //!
 //! fn benches(c: &mut Criterion) {
 //!     let suite = Suite::new("example");
@@ -20,7 +23,9 @@
 //!                 let mut group = suite.group(c, op, &payload, tasks);
 //!                 # let store: std::sync::Arc<dyn sessionkit_core::SessionStore> = unimplemented!();
 //!                 let sessions = Sessions::from_arc(store, Default::default());
-//!                 group.bench("mystore", SessionsWorkload::new(sessions, op, &payload));
+//!                 group.bench("mystore", SessionsWorkload::new(sessions.clone(), op, &payload));
+//!                 let store = sessions.store().clone();
+//!                 group.bench("mystore-bytes", StoreBytesWorkload::new(store, op, &payload));
 //!                 // group.bench("raw-client", MyRawWorkload::new(op, &payload));
 //!                 group.finish();
 //!             }
