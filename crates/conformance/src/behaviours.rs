@@ -58,6 +58,7 @@ macro_rules! __for_each_behaviour {
             load_does_not_create_record,
             save_does_not_resurrect_logged_out_session,
             create_never_overwrites,
+            expired_record_does_not_hold_its_key,
             update_of_missing_record_is_vanished,
             touch_extends_life,
             touch_of_missing_record_is_vanished,
@@ -806,6 +807,35 @@ pub async fn create_never_overwrites(h: Harness) {
     assert_eq!(
         h.store.load(&key).await.unwrap().as_deref(),
         Some(&first[..])
+    );
+    h.store.delete(&key).await.unwrap();
+}
+
+/// A record past its expiry does not hold its key: `update` and `touch` of it are vanished, and
+/// `create` under that key succeeds (an expired row left in a table until `clear_expired` must
+/// not block the key, nor be revived by a write).
+pub async fn expired_record_does_not_hold_its_key(h: Harness) {
+    if !h.server_side() {
+        // The client holds each record; there is no shared key to hold.
+        return;
+    }
+    let now = UnixTime::now();
+    let past = now.add_secs(-5);
+    let exp = now.add_secs(600);
+    let key = fresh_unknown_key();
+    let old = encoded(&[("who", json!("old"))], past);
+    let new = encoded(&[("who", json!("new"))], exp);
+    h.store.create(&key, &old, past).await.unwrap();
+    let err = h.store.update(&key, &new, exp).await.unwrap_err();
+    assert!(err.is_vanished(), "update of an expired record: {err:?}");
+    let err = h.store.touch(&key, exp).await.unwrap_err();
+    assert!(err.is_vanished(), "touch of an expired record: {err:?}");
+    assert_eq!(h.store.load(&key).await.unwrap(), None);
+    assert_eq!(h.store.create(&key, &new, exp).await.unwrap(), key);
+    assert_eq!(
+        h.store.load(&key).await.unwrap().as_deref(),
+        Some(&new[..]),
+        "create over an expired record must store the new one"
     );
     h.store.delete(&key).await.unwrap();
 }

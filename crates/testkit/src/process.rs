@@ -120,15 +120,16 @@ pub(crate) fn lookup_user(name: &'static str, package: &'static str) -> Result<U
         })
 }
 
-/// A directory under the system temp dir, removed with everything in it on drop.
+/// A directory under the system temp dir, removed with everything in it on drop (and by the
+/// watchdog if the process dies first). Tests use it for SQLite files.
 #[derive(Debug)]
-pub(crate) struct TempDir {
+pub struct TempDir {
     path: PathBuf,
 }
 
 impl TempDir {
     /// Creates `$TMPDIR/sessionkit-<kind>-<pid>-<n>`; short, so unix socket paths fit.
-    pub(crate) fn new(kind: &str) -> Result<Self> {
+    pub fn new(kind: &str) -> Result<Self> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let base = std::env::temp_dir();
         loop {
@@ -147,7 +148,8 @@ impl TempDir {
         }
     }
 
-    pub(crate) fn path(&self) -> &Path {
+    /// The directory.
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
