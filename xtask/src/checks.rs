@@ -169,3 +169,65 @@ fn reads_package_names_and_members() {
     assert!(workspace_members(&root).iter().any(|m| m == "xtask"));
     assert_eq!(package_name(&root.join("Cargo.toml")), None);
 }
+
+/// The `--test NAME` targets a cell runs; `None` when it runs every test target (a tests cell
+/// that names none).
+fn named_tests(cell: &crate::matrix::Cell) -> Option<Vec<&'static str>> {
+    let cargo_args: Vec<&'static str> = cell
+        .args
+        .iter()
+        .copied()
+        .take_while(|a| *a != "--")
+        .collect();
+    let named: Vec<&'static str> = cargo_args
+        .windows(2)
+        .filter(|pair| pair[0] == "--test")
+        .map(|pair| pair[1])
+        .collect();
+    if cell.run == Run::Tests && named.is_empty() {
+        None
+    } else {
+        Some(named)
+    }
+}
+
+#[test]
+fn every_test_file_runs_in_some_cell() {
+    // A package whose cells pick test files with `--test` must not leave one out: a test file
+    // that no cell names would silently never run.
+    let root = workspace_root();
+    let packages = packages(&root);
+    for (package, dir) in &packages {
+        let cells: Vec<_> = CELLS.iter().filter(|c| c.package == package).collect();
+        if cells.is_empty() {
+            continue;
+        }
+        let mut named = HashSet::new();
+        let mut runs_all = false;
+        for cell in &cells {
+            match named_tests(cell) {
+                None => runs_all = true,
+                Some(tests) => named.extend(tests),
+            }
+        }
+        if runs_all {
+            continue;
+        }
+        let Ok(entries) = fs::read_dir(dir.join("tests")) else {
+            continue;
+        };
+        let mut missing: Vec<String> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+            .filter_map(|p| Some(p.file_stem()?.to_str()?.to_owned()))
+            .filter(|stem| !named.contains(stem.as_str()))
+            .collect();
+        missing.sort();
+        assert!(
+            missing.is_empty(),
+            "{package}: no test-matrix cell runs tests/{{{}}}.rs; name them with --test in xtask/src/matrix.rs",
+            missing.join(",")
+        );
+    }
+}

@@ -58,6 +58,9 @@ const ALL_SERVERS: &[Service] = &[
     Service::Mysql,
 ];
 
+/// The features every `db-*` cell builds sessionkit-db with, so that the cells share one build.
+const DB_FEATURES: &[&str] = &["postgres", "mysql", "sqlite"];
+
 /// The matrix. Adding a cell is adding an entry.
 pub(crate) const CELLS: &[Cell] = &[
     Cell {
@@ -85,7 +88,12 @@ pub(crate) const CELLS: &[Cell] = &[
         name: "facade-full",
         package: "sessionkit",
         features: &["full"],
-        services: &[Service::Redis, Service::Memcached { nodes: 1 }],
+        services: &[
+            Service::Redis,
+            Service::Memcached { nodes: 1 },
+            Service::Postgres,
+            Service::Mysql,
+        ],
         ..CELL
     },
     Cell {
@@ -137,6 +145,56 @@ pub(crate) const CELLS: &[Cell] = &[
     Cell {
         name: "cookie",
         package: "sessionkit-cookie",
+        ..CELL
+    },
+    // The database back end: every cell builds sessionkit-db with all three databases (one
+    // build, shared by the cells) and runs some of its test files.
+    Cell {
+        name: "db-sqlite",
+        package: "sessionkit-db",
+        features: DB_FEATURES,
+        args: &["--lib", "--test", "conformance_sqlite"],
+        ..CELL
+    },
+    Cell {
+        name: "db-postgres",
+        package: "sessionkit-db",
+        features: DB_FEATURES,
+        services: &[Service::Postgres],
+        args: &["--test", "conformance_postgres", "--test", "soak"],
+        ..CELL
+    },
+    Cell {
+        name: "db-mysql",
+        package: "sessionkit-db",
+        features: DB_FEATURES,
+        services: &[Service::Mysql],
+        args: &["--test", "conformance_mysql"],
+        ..CELL
+    },
+    Cell {
+        // Migrations, batched clearing, timeouts, hostile configuration: on all three databases.
+        name: "db-store",
+        package: "sessionkit-db",
+        features: DB_FEATURES,
+        services: &[Service::Postgres, Service::Mysql],
+        args: &["--test", "store"],
+        ..CELL
+    },
+    Cell {
+        // PostgreSQL and MariaDB killed and restarted under load: their own throwaway servers.
+        name: "db-faults",
+        package: "sessionkit-db",
+        features: DB_FEATURES,
+        own_servers: &[Service::Postgres, Service::Mysql],
+        args: &["--test", "faults"],
+        ..CELL
+    },
+    Cell {
+        name: "db-quickstart",
+        package: "sessionkit-db",
+        features: DB_FEATURES,
+        run: Run::Example("quickstart"),
         ..CELL
     },
     Cell {

@@ -1,0 +1,244 @@
+//! The embedded migrations: one list of versions, each with its SQL for every dialect,
+//! recorded per session table in [`MIGRATIONS_TABLE`].
+//!
+//! Running them is idempotent and safe from several processes at once: the whole run holds a
+//! database-wide migration lock (PostgreSQL: a transaction-scoped advisory lock, with the DDL
+//! inside the transaction; MySQL/MariaDB: a named `GET_LOCK`, since its DDL commits by itself;
+//! SQLite: `BEGIN IMMEDIATE`), reads which versions are recorded for the table, and applies and
+//! records the others in order. Every statement is also written to be harmless if repeated
+//! (`IF NOT EXISTS`). A recorded table that no longer exists (dropped by hand) is migrated
+//! again from the start.
+//!
+//! A later release adds a version to [`MIGRATIONS`]; never edit a released one.
+
+use std::time::Duration;
+
+use diesel::result::QueryResult;
+use sessionkit_core::UnixTime;
+
+use crate::pool::DbConn;
+use crate::sql::{Bind, Template};
+use crate::{Backend, MIGRATIONS_TABLE};
+
+#[cfg(feature = "postgres")]
+/// PostgreSQL advisory lock key of the migration lock ("sessionk" in ASCII).
+pub(crate) const LOCK_ID: i64 = 0x7365_7373_696f_6e6b;
+#[cfg(feature = "mysql")]
+/// MySQL/MariaDB named lock of the migration lock.
+pub(crate) const LOCK_NAME: &str = "sessionkit_migrate";
+#[cfg(feature = "mysql")]
+/// How long a MySQL/MariaDB migration waits for another process's migration lock.
+pub(crate) const LOCK_WAIT_SECS: i64 = 60;
+/// The statement timeout of migration connections, if the configured one is shorter: DDL on a
+/// big table and waiting for another process's migration both take longer than a request.
+pub(crate) const MIGRATION_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Names a migration's SQL is written with.
+pub(crate) struct Names<'a> {
+    /// The session table, quoted.
+    pub(crate) table: &'a str,
+    /// Its expiry index, quoted.
+    pub(crate) expiry_index: &'a str,
+}
+
+/// One schema change.
+pub(crate) struct Migration {
+    /// Recorded in [`MIGRATIONS_TABLE`] once applied; increasing.
+    pub(crate) version: i64,
+    /// What it does, for logs.
+    pub(crate) description: &'static str,
+    /// Its SQL (one or more statements) for a dialect.
+    pub(crate) sql: fn(Backend, &Names<'_>) -> String,
+}
+
+/// Every migration, in order.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "create the session table and its expiry index",
+    sql: v1_create_table,
+}];
+
+fn v1_create_table(backend: Backend, n: &Names<'_>) -> String {
+    let (t, i) = (n.table, n.expiry_index);
+    match backend {
+        Backend::Postgres => format!(
+            "CREATE TABLE IF NOT EXISTS {t} (\
+                 session_key VARCHAR(40) NOT NULL PRIMARY KEY, \
+                 session_data BYTEA NOT NULL, \
+                 expire_date BIGINT NOT NULL); \
+             CREATE INDEX IF NOT EXISTS {i} ON {t} (expire_date)"
+        ),
+        // Keys are ASCII; a binary collation compares them exactly (and cheaply).
+        Backend::Mysql => format!(
+            "CREATE TABLE IF NOT EXISTS {t} (\
+                 session_key VARCHAR(40) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
+                 session_data LONGBLOB NOT NULL, \
+                 expire_date BIGINT NOT NULL, \
+                 INDEX {i} (expire_date)) ENGINE=InnoDB"
+        ),
+        Backend::Sqlite => format!(
+            "CREATE TABLE IF NOT EXISTS {t} (\
+                 session_key VARCHAR(40) NOT NULL PRIMARY KEY, \
+                 session_data BLOB NOT NULL, \
+                 expire_date BIGINT NOT NULL); \
+             CREATE INDEX IF NOT EXISTS {i} ON {t} (expire_date)"
+        ),
+    }
+}
+
+/// The migration record table, if missing.
+fn record_table_sql(backend: Backend) -> String {
+    let (name_type, engine) = match backend {
+        Backend::Mysql => (
+            "VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin",
+            " ENGINE=InnoDB",
+        ),
+        Backend::Postgres | Backend::Sqlite => ("VARCHAR(64)", ""),
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (\
+             table_name {name_type} NOT NULL, \
+             version BIGINT NOT NULL, \
+             applied_at BIGINT NOT NULL, \
+             PRIMARY KEY (table_name, version)){engine}"
+    )
+}
+
+/// `table_name` → how many tables of that name exist where the store's statements look.
+fn table_exists_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = ?"
+        }
+        Backend::Mysql => {
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = ?"
+        }
+        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+    }
+}
+
+/// The expiry index's name (unquoted). PostgreSQL and SQLite name indexes per schema, so it
+/// carries the table's name — shortened with a hash where PostgreSQL's 63-character limit
+/// would otherwise cut it; MySQL names them per table.
+pub(crate) fn expiry_index_name(backend: Backend, table: &str) -> String {
+    if backend == Backend::Mysql {
+        return "expire_date_idx".to_owned();
+    }
+    let full = format!("{table}_expire_date_idx");
+    if full.len() <= 63 {
+        return full;
+    }
+    // FNV-1a: stable across builds and platforms.
+    let hash = table.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("{}_{hash:08x}_expire_idx", &table[..38])
+}
+
+/// Applies the migrations `table` lacks, under the migration lock; returns the versions
+/// applied. Blocking.
+pub(crate) fn run<C: DbConn>(
+    conn: &mut C,
+    backend: Backend,
+    table: &str,
+    quoted_table: &str,
+) -> QueryResult<Vec<i64>> {
+    let index = crate::config::quote(&expiry_index_name(backend, table), backend);
+    let names = Names {
+        table: quoted_table,
+        expiry_index: &index,
+    };
+    conn.with_migration_lock(|c| {
+        c.batch_execute(&record_table_sql(backend))?;
+        let exists = c
+            .select_int(
+                &Template::new(table_exists_sql(backend)),
+                &[Bind::Text(table)],
+            )?
+            .unwrap_or(0)
+            > 0;
+        let applied = if exists {
+            c.select_ints(
+                &Template::new(&format!(
+                    "SELECT version FROM {MIGRATIONS_TABLE} WHERE table_name = ?"
+                )),
+                &[Bind::Text(table)],
+            )?
+        } else {
+            // Never created, or dropped by hand since: start again.
+            c.exec(
+                &Template::new(&format!(
+                    "DELETE FROM {MIGRATIONS_TABLE} WHERE table_name = ?"
+                )),
+                &[Bind::Text(table)],
+            )?;
+            Vec::new()
+        };
+        let known = MIGRATIONS.last().map_or(0, |m| m.version);
+        if let Some(newer) = applied.iter().copied().filter(|v| *v > known).max() {
+            tracing::warn!(
+                table,
+                version = newer,
+                known,
+                "sessionkit-db: the session table was migrated by a newer sessionkit-db; \
+                 this one may not understand its schema"
+            );
+        }
+        let record = Template::new(&format!(
+            "INSERT INTO {MIGRATIONS_TABLE} (table_name, version, applied_at) VALUES (?, ?, ?)"
+        ));
+        let mut newly = Vec::new();
+        for m in MIGRATIONS {
+            if applied.contains(&m.version) {
+                continue;
+            }
+            c.batch_execute(&(m.sql)(backend, &names))?;
+            c.exec(
+                &record,
+                &[
+                    Bind::Text(table),
+                    Bind::Int(m.version),
+                    Bind::Int(UnixTime::now().as_secs()),
+                ],
+            )?;
+            tracing::info!(
+                table,
+                version = m.version,
+                "sessionkit-db: applied migration: {}",
+                m.description
+            );
+            newly.push(m.version);
+        }
+        Ok(newly)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_names_fit_postgres() {
+        assert_eq!(
+            expiry_index_name(Backend::Postgres, "sessionkit_session"),
+            "sessionkit_session_expire_date_idx"
+        );
+        let long = "a".repeat(63);
+        let other = format!("{}b", "a".repeat(62));
+        let (x, y) = (
+            expiry_index_name(Backend::Postgres, &long),
+            expiry_index_name(Backend::Postgres, &other),
+        );
+        assert!(x.len() <= 63 && y.len() <= 63, "{x} {y}");
+        assert_ne!(x, y);
+        assert_eq!(expiry_index_name(Backend::Mysql, &long), "expire_date_idx");
+    }
+
+    #[test]
+    fn versions_increase() {
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
+        assert!(MIGRATIONS.iter().all(|m| m.version > 0));
+    }
+}

@@ -1,0 +1,280 @@
+//! The statements of each operation, per dialect, and the one query type that runs them.
+//!
+//! Statements are written once with the table name filled in (validated and quoted when the
+//! store is built) and `?` where a value goes; [`Stmt`] splits them at the `?`s and pushes a
+//! bound parameter at each (diesel writes `$1`, `$2`... for PostgreSQL). Keys, data and times
+//! therefore always travel as parameters, never as SQL text.
+//!
+//! Unlike `diesel::sql_query`, which diesel never caches, a [`Stmt`] is safe to cache: diesel
+//! keeps it prepared per connection, keyed by its SQL text, so each statement is parsed and
+//! planned once per connection and every later call is one execute round trip.
+
+use std::marker::PhantomData;
+
+use diesel::backend::Backend as DieselBackend;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, Binary, HasSqlType, SqlType, Text};
+use diesel::{QueryResult, RunQueryDsl};
+
+use crate::{Backend, CLEAR_BATCH_SIZE};
+
+/// A value bound to a statement parameter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Bind<'a> {
+    /// A session key or a name: `Text`.
+    Text(&'a str),
+    /// A session record: `Binary`.
+    Bytes(&'a [u8]),
+    /// A time in Unix seconds or a number: `BigInt`.
+    Int(i64),
+}
+
+/// A statement's SQL split at its parameters: `parts.len()` is the number of parameters + 1.
+#[derive(Debug, Clone)]
+pub(crate) struct Template {
+    parts: Box<[Box<str>]>,
+}
+
+impl Template {
+    /// Splits `sql` at every `?` (none of our statements has a `?` anywhere else).
+    pub(crate) fn new(sql: &str) -> Self {
+        Self {
+            parts: sql.split('?').map(Into::into).collect(),
+        }
+    }
+
+    fn params(&self) -> usize {
+        self.parts.len() - 1
+    }
+
+    /// The statement with `binds`, to execute.
+    pub(crate) fn exec<'a>(&'a self, binds: &'a [Bind<'a>]) -> Stmt<'a, ()> {
+        debug_assert_eq!(binds.len(), self.params(), "{:?}", self.parts);
+        Stmt {
+            template: self,
+            binds,
+            _row: PhantomData,
+        }
+    }
+
+    /// The statement with `binds`, returning rows of one column of SQL type `ST`.
+    pub(crate) fn select<'a, ST>(&'a self, binds: &'a [Bind<'a>]) -> Stmt<'a, ST> {
+        debug_assert_eq!(binds.len(), self.params(), "{:?}", self.parts);
+        Stmt {
+            template: self,
+            binds,
+            _row: PhantomData,
+        }
+    }
+}
+
+/// One statement with its parameters, safe for diesel to cache as a prepared statement.
+#[derive(Debug)]
+pub(crate) struct Stmt<'a, ST> {
+    template: &'a Template,
+    binds: &'a [Bind<'a>],
+    _row: PhantomData<ST>,
+}
+
+impl<ST, DB> QueryFragment<DB> for Stmt<'_, ST>
+where
+    DB: DieselBackend + HasSqlType<Text> + HasSqlType<Binary> + HasSqlType<BigInt>,
+    str: ToSql<Text, DB>,
+    [u8]: ToSql<Binary, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        let mut binds = self.binds.iter();
+        for (i, part) in self.template.parts.iter().enumerate() {
+            if i > 0 {
+                match binds.next() {
+                    Some(Bind::Text(s)) => out.push_bind_param::<Text, str>(s)?,
+                    Some(Bind::Bytes(b)) => out.push_bind_param::<Binary, [u8]>(b)?,
+                    Some(Bind::Int(n)) => out.push_bind_param::<BigInt, i64>(n)?,
+                    None => {
+                        return Err(diesel::result::Error::QueryBuilderError(
+                            "sessionkit-db: a statement parameter has no value".into(),
+                        ))
+                    }
+                }
+            }
+            out.push_sql(part);
+        }
+        Ok(())
+    }
+}
+
+impl<ST> QueryId for Stmt<'_, ST> {
+    type QueryId = ();
+    // The SQL depends on the table name, so diesel keys its statement cache by the SQL text.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<ST: SqlType> Query for Stmt<'_, ST> {
+    type SqlType = ST;
+}
+
+impl<ST, Conn> RunQueryDsl<Conn> for Stmt<'_, ST> {}
+
+/// Every statement a store runs on its table, in its dialect.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    /// `key, now` → data of the live row.
+    pub(crate) load: Template,
+    /// `key, now` → count of live rows (0 or 1).
+    pub(crate) exists: Template,
+    /// `key, data, expires_at`.
+    pub(crate) insert: Template,
+    /// `key, now`: removes the row under `key` only if it has expired.
+    pub(crate) delete_expired_key: Template,
+    /// `data, expires_at, key, now`.
+    pub(crate) update: Template,
+    /// `expires_at, key, now`.
+    pub(crate) touch: Template,
+    /// `key`.
+    pub(crate) delete: Template,
+    /// `now` (twice for the subselect forms): one batch of at most `CLEAR_BATCH_SIZE` rows.
+    pub(crate) clear_batch: Template,
+    /// How many `now` parameters `clear_batch` takes.
+    pub(crate) clear_batch_nows: usize,
+}
+
+impl Statements {
+    /// The statements for `quoted_table` (already validated and quoted) in `backend`'s dialect.
+    pub(crate) fn new(backend: Backend, quoted_table: &str) -> Self {
+        let t = quoted_table;
+        let (clear_batch, clear_batch_nows) = match backend {
+            // MySQL cannot use LIMIT in an IN subquery, but DELETE has a LIMIT of its own.
+            Backend::Mysql => (
+                format!("DELETE FROM {t} WHERE expire_date <= ? LIMIT {CLEAR_BATCH_SIZE}"),
+                1,
+            ),
+            // The outer `expire_date <= ?` re-checks each row as it is deleted: a key that was
+            // expired when the subselect ran but was created anew since (create replaces an
+            // expired row) is left alone.
+            Backend::Postgres | Backend::Sqlite => (
+                format!(
+                    "DELETE FROM {t} WHERE session_key IN (SELECT session_key FROM {t} \
+                     WHERE expire_date <= ? LIMIT {CLEAR_BATCH_SIZE}) AND expire_date <= ?"
+                ),
+                2,
+            ),
+        };
+        Self {
+            load: Template::new(&format!(
+                "SELECT session_data FROM {t} WHERE session_key = ? AND expire_date > ?"
+            )),
+            exists: Template::new(&format!(
+                "SELECT COUNT(*) FROM {t} WHERE session_key = ? AND expire_date > ?"
+            )),
+            insert: Template::new(&format!(
+                "INSERT INTO {t} (session_key, session_data, expire_date) VALUES (?, ?, ?)"
+            )),
+            delete_expired_key: Template::new(&format!(
+                "DELETE FROM {t} WHERE session_key = ? AND expire_date <= ?"
+            )),
+            update: Template::new(&format!(
+                "UPDATE {t} SET session_data = ?, expire_date = ? \
+                 WHERE session_key = ? AND expire_date > ?"
+            )),
+            touch: Template::new(&format!(
+                "UPDATE {t} SET expire_date = ? WHERE session_key = ? AND expire_date > ?"
+            )),
+            delete: Template::new(&format!("DELETE FROM {t} WHERE session_key = ?")),
+            clear_batch: Template::new(&clear_batch),
+            clear_batch_nows,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_split_at_parameters() {
+        let s = Statements::new(Backend::Postgres, "\"t\"");
+        assert_eq!(s.update.params(), 4);
+        assert_eq!(s.insert.params(), 3);
+        assert_eq!(s.clear_batch.params(), s.clear_batch_nows);
+        let m = Statements::new(Backend::Mysql, "`t`");
+        assert_eq!(m.clear_batch.params(), m.clear_batch_nows);
+        assert!(m.clear_batch.parts.concat().contains("LIMIT 1000"));
+    }
+}
+
+/// Every statement is prepared once per connection and then reused from diesel's cache (a
+/// `sql_query` would be prepared anew on every call).
+#[cfg(all(test, feature = "sqlite"))]
+mod cache_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    use diesel::{Connection, SqliteConnection};
+
+    use super::*;
+    use crate::pool::DbConn;
+
+    #[test]
+    fn statements_are_prepared_once_and_cached() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        crate::migrate::run(&mut conn, Backend::Sqlite, "t", "\"t\"").unwrap();
+        let (cached, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (c, s) = (cached.clone(), started.clone());
+        let counter = move |event: InstrumentationEvent<'_>| match event {
+            InstrumentationEvent::CacheQuery { .. } => {
+                c.fetch_add(1, Ordering::SeqCst);
+            }
+            InstrumentationEvent::StartQuery { .. } => {
+                s.fetch_add(1, Ordering::SeqCst);
+            }
+            _ => {}
+        };
+        fn assert_instrumentation(_: &impl Instrumentation) {}
+        assert_instrumentation(&counter);
+        conn.set_instrumentation(counter);
+
+        let st = Statements::new(Backend::Sqlite, "\"t\"");
+        let (key, now) = ("k".repeat(32), 100);
+        for round in 0..3 {
+            let exp = 1_000 + round;
+            conn.exec(
+                &st.insert,
+                &[Bind::Text(&key), Bind::Bytes(b"d"), Bind::Int(exp)],
+            )
+            .unwrap();
+            conn.select_bytes(&st.load, &[Bind::Text(&key), Bind::Int(now)])
+                .unwrap();
+            conn.select_int(&st.exists, &[Bind::Text(&key), Bind::Int(now)])
+                .unwrap();
+            conn.exec(
+                &st.update,
+                &[
+                    Bind::Bytes(b"e"),
+                    Bind::Int(exp),
+                    Bind::Text(&key),
+                    Bind::Int(now),
+                ],
+            )
+            .unwrap();
+            conn.exec(
+                &st.touch,
+                &[Bind::Int(exp), Bind::Text(&key), Bind::Int(now)],
+            )
+            .unwrap();
+            conn.exec(&st.delete_expired_key, &[Bind::Text(&key), Bind::Int(now)])
+                .unwrap();
+            conn.exec(&st.clear_batch, &[Bind::Int(now), Bind::Int(now)])
+                .unwrap();
+            conn.exec(&st.delete, &[Bind::Text(&key)]).unwrap();
+        }
+        assert_eq!(started.load(Ordering::SeqCst), 24, "every statement ran");
+        assert_eq!(
+            cached.load(Ordering::SeqCst),
+            8,
+            "each of the 8 statements is prepared once, then reused"
+        );
+    }
+}

@@ -1,0 +1,492 @@
+//! [`DbStore`]: the [`SessionStore`] over a pool of database connections.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::r2d2::Pool;
+use sessionkit_core::{async_trait, Error, KeyFormat, Result, SessionKey, SessionStore, UnixTime};
+
+use crate::clear::ClearExpiredTask;
+use crate::config::{quote, Options};
+use crate::error;
+use crate::migrate;
+use crate::pool::{after_error, checkout, DbConn, Health, LogErrors, Manager, Settings};
+use crate::sql::{Bind, Statements};
+use crate::{Backend, CLEAR_BATCH_SIZE};
+
+/// A session store in a PostgreSQL, MySQL/MariaDB or SQLite table.
+///
+/// Each session is one row: `session_key` (the primary key), `session_data` (the encoded
+/// record), `expire_date` (when it stops being served, in Unix seconds). "Now" is the
+/// application's clock, bound as a parameter like every value, so the database's clock and
+/// time zone never matter. Every operation is one statement and one round trip on a pooled
+/// connection, run on tokio's blocking threads:
+///
+/// | operation | statement | result checked |
+/// |---|---|---|
+/// | `load` | `SELECT session_data ... WHERE session_key = ? AND expire_date > now` | no row = no session |
+/// | `create` | `INSERT INTO ... VALUES (?, ?, ?)` | unique violation = [collision](sessionkit_core::Error::is_collision), never an overwrite (see below) |
+/// | `update` | `UPDATE ... SET session_data = ?, expire_date = ? WHERE session_key = ? AND expire_date > now` | 0 rows = [vanished](sessionkit_core::Error::is_vanished), never a resurrection |
+/// | `touch` | `UPDATE ... SET expire_date = ? WHERE session_key = ? AND expire_date > now` | 0 rows = vanished |
+/// | `delete` | `DELETE ... WHERE session_key = ?` | — |
+/// | `exists` | `SELECT COUNT(*) ... WHERE session_key = ? AND expire_date > now` | — |
+/// | `clear_expired` | batches of `DELETE ... expire_date <= now` of at most [`CLEAR_BATCH_SIZE`] rows | the total removed |
+///
+/// A create that meets an *expired* row under its key (one `clear_expired` has not removed
+/// yet) deletes that row only if it is still expired and inserts once more: a dead row never
+/// blocks a key, and a live one is never overwritten. Statements are prepared once per
+/// connection and cached.
+///
+/// Build one with [`DbConfig`](crate::DbConfig); create the table with [`migrate`](Self::migrate).
+/// Cloning is cheap and shares the pool.
+#[derive(Clone)]
+pub struct DbStore {
+    inner: Arc<Inner>,
+}
+
+/// One pool per database kind this build supports; a store has exactly one.
+enum Pools {
+    #[cfg(feature = "postgres")]
+    Postgres(Db<diesel::PgConnection>),
+    #[cfg(feature = "mysql")]
+    Mysql(Db<diesel::MysqlConnection>),
+    #[cfg(feature = "sqlite")]
+    Sqlite(Db<diesel::SqliteConnection>),
+}
+
+/// A pool, and a manager of the same settings for connections outside it (migrations).
+struct Db<C: DbConn> {
+    pool: Pool<Manager<C>>,
+    direct: Manager<C>,
+}
+
+pub(crate) struct Inner {
+    pools: Pools,
+    pub(crate) statements: Statements,
+    pub(crate) backend: Backend,
+    /// As configured (unquoted).
+    pub(crate) table: String,
+    /// Quoted for SQL.
+    pub(crate) quoted_table: String,
+    health: Arc<Health>,
+    pool_size: u32,
+    connect_timeout: Duration,
+    pub(crate) statement_timeout: Duration,
+    operation_limit: Duration,
+}
+
+/// Runs `$body` with `$conn` bound to a connection of the store's pool (of its concrete type)
+/// and `$inner` to the store, mapping errors; expands once per enabled database.
+macro_rules! with_conn {
+    ($inner:expr, |$conn:ident| $body:expr) => {
+        match &$inner.pools {
+            #[cfg(feature = "postgres")]
+            Pools::Postgres(db) => $inner.run(db, |$conn| $body),
+            #[cfg(feature = "mysql")]
+            Pools::Mysql(db) => $inner.run(db, |$conn| $body),
+            #[cfg(feature = "sqlite")]
+            Pools::Sqlite(db) => $inner.run(db, |$conn| $body),
+        }
+    };
+}
+
+impl Inner {
+    /// Checks a connection out (waiting up to the connect timeout), runs `f` on it, maps its
+    /// error and discards the connection if the error says so. Blocking.
+    fn run<C: DbConn, T>(
+        &self,
+        db: &Db<C>,
+        f: impl FnOnce(&mut C) -> diesel::QueryResult<T>,
+    ) -> Result<T> {
+        let mut conn = checkout(&db.pool, &self.health, self.connect_timeout)?;
+        f(&mut conn.conn).map_err(|e| {
+            let err = error::query(self.backend, &self.quoted_table, e);
+            after_error(&mut conn, &self.health, err.kind());
+            err
+        })
+    }
+
+    /// Opens a connection outside the pool with `settings`, runs `f` on it and closes it.
+    /// Blocking.
+    pub(crate) fn run_direct<C: DbConn, T>(
+        &self,
+        manager: &Manager<C>,
+        settings: Settings,
+        f: impl FnOnce(&mut C) -> diesel::QueryResult<T>,
+    ) -> Result<T> {
+        let mut conn = manager.open_with(settings)?;
+        f(&mut conn).map_err(|e| error::query(self.backend, &self.quoted_table, e))
+    }
+}
+
+impl DbStore {
+    /// Builds the store from checked options: opens one connection to check them, then the
+    /// pool. Blocking.
+    pub(crate) fn build(opts: Options) -> Result<Self> {
+        let backend = opts.backend;
+        let health = Arc::new(Health::default());
+        let settings = Settings {
+            statement_timeout: opts.statement_timeout,
+        };
+        fn make<C: DbConn>(
+            opts: &Options,
+            settings: Settings,
+            health: &Arc<Health>,
+        ) -> Result<Db<C>> {
+            let direct = Manager::<C>::new(opts.url.clone(), settings, health.clone());
+            // Fail now, with the database's own reason, on a wrong URL, password or database
+            // name, or a database that is down.
+            drop(direct.open_with(settings)?);
+            let pool = Pool::builder()
+                .max_size(opts.pool_size)
+                .min_idle(Some(0))
+                // No test query on every checkout: broken connections are found by their
+                // errors instead (see pool.rs).
+                .test_on_check_out(false)
+                .connection_timeout(opts.connect_timeout)
+                .error_handler(Box::new(LogErrors(C::BACKEND)))
+                .build_unchecked(Manager::<C>::new(
+                    opts.url.clone(),
+                    settings,
+                    health.clone(),
+                ));
+            Ok(Db { pool, direct })
+        }
+        let pools = match backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => Pools::Postgres(make(&opts, settings, &health)?),
+            #[cfg(feature = "mysql")]
+            Backend::Mysql => Pools::Mysql(make(&opts, settings, &health)?),
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite => Pools::Sqlite(make(&opts, settings, &health)?),
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err(Error::config(
+                    error::name(other),
+                    format!("built without the `{}` feature", other.feature()),
+                ))
+            }
+        };
+        let quoted_table = quote(&opts.table, backend);
+        let operation_limit = opts.operation_limit();
+        Ok(DbStore {
+            inner: Arc::new(Inner {
+                pools,
+                statements: Statements::new(backend, &quoted_table),
+                backend,
+                table: opts.table,
+                quoted_table,
+                health,
+                pool_size: opts.pool_size,
+                connect_timeout: opts.connect_timeout,
+                statement_timeout: opts.statement_timeout,
+                operation_limit,
+            }),
+        })
+    }
+
+    /// Creates or brings up to date the session table (and the `sessionkit_migrations` table
+    /// that records what was applied): the equivalent of Django's `manage.py migrate` for
+    /// sessions. The SQL is embedded in this crate, one set per database.
+    ///
+    /// Idempotent — a no-op once applied, so calling it at every start is fine — and safe to
+    /// run from several processes at once: the run holds a database-wide migration lock. It
+    /// runs on a connection of its own (closed afterwards) whose statement timeout is at least
+    /// 60 s.
+    ///
+    /// Errors: the database user may not create tables → [`Error::is_config`]; the database is
+    /// unreachable → [`Error::is_unavailable`]; another process held the migration lock for
+    /// over 60 s → [`Error::is_timeout`].
+    pub async fn migrate(&self) -> Result<()> {
+        let settings = Settings {
+            statement_timeout: self
+                .inner
+                .statement_timeout
+                .max(migrate::MIGRATION_STATEMENT_TIMEOUT),
+        };
+        // Connect, wait for the lock, run the DDL.
+        let limit = self
+            .inner
+            .connect_timeout
+            .saturating_add(settings.statement_timeout.saturating_mul(2))
+            .saturating_add(Duration::from_secs(1));
+        self.blocking(Some(limit), move |inner| {
+            let (backend, table, quoted) = (inner.backend, &inner.table, &inner.quoted_table);
+            match &inner.pools {
+                #[cfg(feature = "postgres")]
+                Pools::Postgres(db) => inner.run_direct(&db.direct, settings, |c| {
+                    migrate::run(c, backend, table, quoted)
+                }),
+                #[cfg(feature = "mysql")]
+                Pools::Mysql(db) => inner.run_direct(&db.direct, settings, |c| {
+                    migrate::run(c, backend, table, quoted)
+                }),
+                #[cfg(feature = "sqlite")]
+                Pools::Sqlite(db) => inner.run_direct(&db.direct, settings, |c| {
+                    migrate::run(c, backend, table, quoted)
+                }),
+            }
+        })
+        .await
+        .map(drop)
+    }
+
+    /// The database this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// The session table's name, as configured (unquoted).
+    pub fn table(&self) -> &str {
+        &self.inner.table
+    }
+
+    /// Runs `f` on a blocking thread, bounded by the operation limit (connect + statement
+    /// timeout + 1 s).
+    pub(crate) async fn blocking<T, F>(&self, limit: Option<Duration>, f: F) -> Result<T>
+    where
+        F: FnOnce(&Inner) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = self.inner.clone();
+        let backend = inner.backend;
+        let task = tokio::task::spawn_blocking(move || f(&inner));
+        match tokio::time::timeout(limit.unwrap_or(self.inner.operation_limit), task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(error::join(backend, join)),
+            Err(elapsed) => Err(error::deadline(backend, elapsed)),
+        }
+    }
+
+    /// Runs [`clear_expired`](SessionStore::clear_expired) now and then every `period` on a
+    /// tokio task, logging what it removed (`tracing` at `debug`, `info` when it removed
+    /// something) and its errors (at `warn`), which never stop it. A `period` under one second
+    /// is taken as one second; a run that overlaps the next tick delays it rather than piling
+    /// up. Several processes may each run one: batches of different processes do not conflict.
+    ///
+    /// The task stops when the returned handle is dropped or [`stop`](ClearExpiredTask::stop)ped.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, as `tokio::spawn` does.
+    pub fn clear_expired_every(&self, period: Duration) -> ClearExpiredTask {
+        ClearExpiredTask::spawn(self.clone(), period)
+    }
+
+    /// Deletes expired rows in batches, each its own statement on a freshly checked-out
+    /// connection (so requests get connections between batches), until a batch removes fewer
+    /// than [`CLEAR_BATCH_SIZE`]. Rows that expire while it runs are left for the next run.
+    async fn clear_expired_batches(&self) -> Result<u64> {
+        let now = UnixTime::now().as_secs();
+        let mut total = 0u64;
+        loop {
+            let removed = self
+                .blocking(None, move |inner| {
+                    let s = &inner.statements;
+                    let binds = [Bind::Int(now), Bind::Int(now)];
+                    with_conn!(inner, |conn| conn
+                        .exec(&s.clear_batch, &binds[..s.clear_batch_nows]))
+                })
+                .await?;
+            total += removed as u64;
+            if removed < CLEAR_BATCH_SIZE as usize {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for DbStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        let (connections, idle) = match &i.pools {
+            #[cfg(feature = "postgres")]
+            Pools::Postgres(db) => state(&db.pool),
+            #[cfg(feature = "mysql")]
+            Pools::Mysql(db) => state(&db.pool),
+            #[cfg(feature = "sqlite")]
+            Pools::Sqlite(db) => state(&db.pool),
+        };
+        // Never the URL: it may hold a password.
+        f.debug_struct("DbStore")
+            .field("backend", &i.backend)
+            .field("table", &i.table)
+            .field("pool_size", &i.pool_size)
+            .field("connections", &connections)
+            .field("idle_connections", &idle)
+            .field("connect_timeout", &i.connect_timeout)
+            .field("statement_timeout", &i.statement_timeout)
+            .finish()
+    }
+}
+
+fn state<C: DbConn>(pool: &Pool<Manager<C>>) -> (u32, u32) {
+    let s = pool.state();
+    (s.connections, s.idle_connections)
+}
+
+/// Whether `rows` affected rows means the statement found its row.
+fn found(rows: usize) -> bool {
+    rows > 0
+}
+
+#[async_trait]
+impl SessionStore for DbStore {
+    fn key_format(&self) -> KeyFormat {
+        KeyFormat::Random
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Vec<u8>>> {
+        let key = key.clone();
+        let row = self
+            .blocking(None, move |inner| {
+                let now = UnixTime::now().as_secs();
+                with_conn!(inner, |conn| conn.select_bytes(
+                    &inner.statements.load,
+                    &[Bind::Text(key.as_str()), Bind::Int(now)]
+                ))
+            })
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(Some(data)) => Ok(Some(data)),
+            Some(None) => {
+                // The schema says NOT NULL; a row altered by hand is no session.
+                tracing::warn!(
+                    table = %self.inner.table,
+                    "sessionkit-db: a session row holds NULL data; treating it as no session"
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        key: &SessionKey,
+        record: &[u8],
+        expires_at: UnixTime,
+    ) -> Result<SessionKey> {
+        let owned = key.clone();
+        let record = record.to_vec();
+        let created = self
+            .blocking(None, move |inner| {
+                let s = &inner.statements;
+                let insert = [
+                    Bind::Text(owned.as_str()),
+                    Bind::Bytes(&record),
+                    Bind::Int(expires_at.as_secs()),
+                ];
+                with_conn!(inner, |conn| {
+                    match conn.exec(&s.insert, &insert) {
+                        Ok(_) => Ok(true),
+                        Err(e) if error::is_unique_violation(&e) => {
+                            // Taken — by a live row (a collision) or by an expired one not yet
+                            // cleared, which must not block the key: remove it only if it is
+                            // still expired, and try once more.
+                            let now = UnixTime::now().as_secs();
+                            let removed = conn.exec(
+                                &s.delete_expired_key,
+                                &[Bind::Text(owned.as_str()), Bind::Int(now)],
+                            )?;
+                            if removed == 0 {
+                                return Ok(false);
+                            }
+                            match conn.exec(&s.insert, &insert) {
+                                Ok(_) => Ok(true),
+                                Err(e) if error::is_unique_violation(&e) => Ok(false),
+                                Err(e) => Err(e),
+                            }
+                        }
+                        Err(e) => Err(e),
+                    }
+                })
+            })
+            .await?;
+        if created {
+            Ok(key.clone())
+        } else {
+            Err(Error::collision(error::name(self.inner.backend)))
+        }
+    }
+
+    async fn update(
+        &self,
+        key: &SessionKey,
+        record: &[u8],
+        expires_at: UnixTime,
+    ) -> Result<SessionKey> {
+        let owned = key.clone();
+        let record = record.to_vec();
+        let rows = self
+            .blocking(None, move |inner| {
+                let now = UnixTime::now().as_secs();
+                with_conn!(inner, |conn| conn.exec(
+                    &inner.statements.update,
+                    &[
+                        Bind::Bytes(&record),
+                        Bind::Int(expires_at.as_secs()),
+                        Bind::Text(owned.as_str()),
+                        Bind::Int(now),
+                    ]
+                ))
+            })
+            .await?;
+        if found(rows) {
+            Ok(key.clone())
+        } else {
+            Err(Error::vanished(error::name(self.inner.backend)))
+        }
+    }
+
+    async fn touch(&self, key: &SessionKey, expires_at: UnixTime) -> Result<()> {
+        let owned = key.clone();
+        let rows = self
+            .blocking(None, move |inner| {
+                let now = UnixTime::now().as_secs();
+                with_conn!(inner, |conn| conn.exec(
+                    &inner.statements.touch,
+                    &[
+                        Bind::Int(expires_at.as_secs()),
+                        Bind::Text(owned.as_str()),
+                        Bind::Int(now),
+                    ]
+                ))
+            })
+            .await?;
+        if found(rows) {
+            Ok(())
+        } else {
+            Err(Error::vanished(error::name(self.inner.backend)))
+        }
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<()> {
+        let owned = key.clone();
+        self.blocking(None, move |inner| {
+            with_conn!(inner, |conn| conn
+                .exec(&inner.statements.delete, &[Bind::Text(owned.as_str())]))
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool> {
+        let owned = key.clone();
+        let count = self
+            .blocking(None, move |inner| {
+                let now = UnixTime::now().as_secs();
+                with_conn!(inner, |conn| conn.select_int(
+                    &inner.statements.exists,
+                    &[Bind::Text(owned.as_str()), Bind::Int(now)]
+                ))
+            })
+            .await?;
+        Ok(count.unwrap_or(0) > 0)
+    }
+
+    async fn clear_expired(&self) -> Result<u64> {
+        self.clear_expired_batches().await
+    }
+}
