@@ -197,6 +197,59 @@ pub(crate) const CELLS: &[Cell] = &[
         run: Run::Example("quickstart"),
         ..CELL
     },
+    // The cached database back end: each cache in front of each database, the conformance suite
+    // unchanged; the cache-failure, coherence and soak tests run with redis in front of postgres.
+    Cell {
+        name: "cached-db-locmem-sqlite",
+        package: "sessionkit-cached-db",
+        args: &["--lib", "--test", "conformance_locmem_sqlite"],
+        ..CELL
+    },
+    Cell {
+        name: "cached-db-locmem-postgres",
+        package: "sessionkit-cached-db",
+        services: &[Service::Postgres],
+        args: &["--test", "conformance_locmem_postgres"],
+        ..CELL
+    },
+    Cell {
+        name: "cached-db-redis-sqlite",
+        package: "sessionkit-cached-db",
+        services: &[Service::Redis],
+        args: &["--test", "conformance_redis_sqlite"],
+        ..CELL
+    },
+    Cell {
+        name: "cached-db-redis-postgres",
+        package: "sessionkit-cached-db",
+        services: &[Service::Redis, Service::Postgres],
+        own_servers: &[Service::Redis, Service::Memcached { nodes: 1 }],
+        args: &[
+            "--test",
+            "conformance_redis_postgres",
+            "--test",
+            "cache_faults",
+            "--test",
+            "coherence",
+            "--test",
+            "soak",
+        ],
+        ..CELL
+    },
+    Cell {
+        name: "cached-db-memcached-sqlite",
+        package: "sessionkit-cached-db",
+        services: &[Service::Memcached { nodes: 1 }],
+        args: &["--test", "conformance_memcached_sqlite"],
+        ..CELL
+    },
+    Cell {
+        name: "cached-db-memcached-postgres",
+        package: "sessionkit-cached-db",
+        services: &[Service::Memcached { nodes: 1 }, Service::Postgres],
+        args: &["--test", "conformance_memcached_postgres"],
+        ..CELL
+    },
     Cell {
         name: "testkit",
         package: "sessionkit-testkit",

@@ -1,6 +1,8 @@
 //! Choosing a back end by configuration, as Django's `SESSION_ENGINE`.
 
-use crate::{Error, Result, SessionConfig, Sessions};
+use std::sync::Arc;
+
+use crate::{Error, Result, SessionConfig, SessionStore, Sessions};
 
 /// Opens the back end named by `url` with Django's default session settings.
 ///
@@ -13,6 +15,10 @@ use crate::{Error, Result, SessionConfig, Sessions};
 /// | `redis+cluster://host:port,host:port,...` | a Redis Cluster, from any of its nodes | `redis` |
 /// | `memcache://host:port[,host:port...]` | memcached, keys spread over the servers | `memcache` |
 /// | `cookie://?secret_env=VAR[&fallback_env=VAR...][&protection=signed\|encrypted]` | signed or encrypted cookies; the secret is read from the named environment variable (never from the URL), the maximum age is the configured cookie age | `cookie` |
+/// | `postgres://...`, `postgresql://...` | PostgreSQL, table `sessionkit_session` (run [`migrate`] once first) | `db-postgres` |
+/// | `mysql://...` | MySQL or MariaDB, same table | `db-mysql` |
+/// | `sqlite://PATH` | an SQLite file, same table | `db-sqlite` |
+/// | `cached-db://?cache=CACHE_URL&db=DB_URL` | a cache (any URL above but cookie) in front of a database (a database URL); write `&` inside the nested URLs as `%26` | `cached-db` and a `db-*` feature |
 ///
 /// An unknown scheme, a back end whose feature is off, or a bad parameter is a
 /// [`Config`](crate::ErrorKind::Config) error that says which.
@@ -22,6 +28,14 @@ pub async fn connect(url: &str) -> Result<Sessions> {
 
 /// Opens the back end named by `url` (see [`connect`]) with `config`.
 pub async fn connect_with(url: &str, config: SessionConfig) -> Result<Sessions> {
+    let store = open_store(url, &config).await?;
+    Ok(Sessions::from_arc(store, config))
+}
+
+/// Opens the store named by `url` (see [`connect`]) without wrapping it in [`Sessions`]: for
+/// composing stores yourself. `config` supplies what a store needs from the session settings
+/// (the cookie store's maximum age).
+pub async fn open_store(url: &str, config: &SessionConfig) -> Result<Arc<dyn SessionStore>> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         Error::config(
             "sessionkit",
@@ -29,17 +43,38 @@ pub async fn connect_with(url: &str, config: SessionConfig) -> Result<Sessions> 
         )
     })?;
     match scheme {
-        "locmem" => locmem(rest, config),
-        "redis" | "rediss" => redis(url, None, config).await,
-        "redis+cluster" => redis(url, Some(rest), config).await,
-        "memcache" => memcache(rest, config).await,
+        "locmem" => locmem(rest),
+        "redis" | "rediss" => redis(url, None).await,
+        "redis+cluster" => redis(url, Some(rest)).await,
+        "memcache" => memcache(rest).await,
         "cookie" => cookie(rest, config),
+        "postgres" | "postgresql" | "mysql" | "sqlite" => db(url).await,
+        "cached-db" => Box::pin(cached_db(rest, config)).await,
         other => Err(Error::config(
             "sessionkit",
             format!(
-                "unknown session back end {other:?}; known: locmem, redis, rediss, redis+cluster, memcache, cookie"
+                "unknown session back end {other:?}; known: locmem, redis, rediss, \
+                 redis+cluster, memcache, cookie, postgres, postgresql, mysql, sqlite, cached-db"
             ),
         )),
+    }
+}
+
+/// Creates or upgrades the session table of the database that `url` names (a database URL, or
+/// the `db=` part of a `cached-db://` URL): Django's `manage.py migrate`. Idempotent; safe to
+/// run at every start. For back ends without a schema it does nothing.
+pub async fn migrate(url: &str) -> Result<()> {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", ""));
+    match scheme {
+        "postgres" | "postgresql" | "mysql" | "sqlite" => migrate_db(url).await,
+        "cached-db" => {
+            let (_, db_url) = cached_db_parts(rest)?;
+            Box::pin(migrate(&db_url)).await
+        }
+        _ => {
+            // Fails exactly as connect would for an unknown or disabled back end.
+            open_store(url, &SessionConfig::default()).await.map(drop)
+        }
     }
 }
 
@@ -52,6 +87,7 @@ fn query_pairs(rest: &str) -> impl Iterator<Item = (&str, &str)> {
         .map(|p| p.split_once('=').unwrap_or((p, "")))
 }
 
+#[cfg(feature = "locmem")]
 fn parse_number(backend: &'static str, name: &str, value: &str) -> Result<usize> {
     value
         .parse()
@@ -59,7 +95,7 @@ fn parse_number(backend: &'static str, name: &str, value: &str) -> Result<usize>
 }
 
 #[cfg(feature = "locmem")]
-fn locmem(rest: &str, config: SessionConfig) -> Result<Sessions> {
+fn locmem(rest: &str) -> Result<Arc<dyn SessionStore>> {
     use crate::locmem::{LocMemConfig, LocMemStore};
     let mut c = LocMemConfig::default();
     for (name, value) in query_pairs(rest) {
@@ -75,11 +111,11 @@ fn locmem(rest: &str, config: SessionConfig) -> Result<Sessions> {
             }
         };
     }
-    Ok(Sessions::with_config(LocMemStore::new(c), config))
+    Ok(Arc::new(LocMemStore::new(c)))
 }
 
 #[cfg(not(feature = "locmem"))]
-fn locmem(_: &str, _: SessionConfig) -> Result<Sessions> {
+fn locmem(_: &str) -> Result<Arc<dyn SessionStore>> {
     Err(Error::config(
         "sessionkit",
         "the locmem back end is not compiled in; enable the `locmem` feature of sessionkit",
@@ -87,7 +123,7 @@ fn locmem(_: &str, _: SessionConfig) -> Result<Sessions> {
 }
 
 #[cfg(feature = "redis")]
-async fn redis(url: &str, cluster: Option<&str>, config: SessionConfig) -> Result<Sessions> {
+async fn redis(url: &str, cluster: Option<&str>) -> Result<Arc<dyn SessionStore>> {
     use crate::redis::RedisConfig;
     let redis = match cluster {
         Some(nodes) => RedisConfig::cluster(
@@ -98,11 +134,11 @@ async fn redis(url: &str, cluster: Option<&str>, config: SessionConfig) -> Resul
         ),
         None => RedisConfig::new(url),
     };
-    Ok(Sessions::with_config(redis.connect().await?, config))
+    Ok(Arc::new(redis.connect().await?))
 }
 
 #[cfg(not(feature = "redis"))]
-async fn redis(_: &str, _: Option<&str>, _: SessionConfig) -> Result<Sessions> {
+async fn redis(_: &str, _: Option<&str>) -> Result<Arc<dyn SessionStore>> {
     Err(Error::config(
         "sessionkit",
         "the redis back end is not compiled in; enable the `redis` feature of sessionkit",
@@ -110,14 +146,14 @@ async fn redis(_: &str, _: Option<&str>, _: SessionConfig) -> Result<Sessions> {
 }
 
 #[cfg(feature = "memcache")]
-async fn memcache(servers: &str, config: SessionConfig) -> Result<Sessions> {
+async fn memcache(servers: &str) -> Result<Arc<dyn SessionStore>> {
     use crate::memcache::{MemcacheConfig, MemcacheStore};
     let store = MemcacheStore::connect(MemcacheConfig::from_list(servers)).await?;
-    Ok(Sessions::with_config(store, config))
+    Ok(Arc::new(store))
 }
 
 #[cfg(not(feature = "memcache"))]
-async fn memcache(_: &str, _: SessionConfig) -> Result<Sessions> {
+async fn memcache(_: &str) -> Result<Arc<dyn SessionStore>> {
     Err(Error::config(
         "sessionkit",
         "the memcache back end is not compiled in; enable the `memcache` feature of sessionkit",
@@ -125,7 +161,7 @@ async fn memcache(_: &str, _: SessionConfig) -> Result<Sessions> {
 }
 
 #[cfg(feature = "cookie")]
-fn cookie(rest: &str, config: SessionConfig) -> Result<Sessions> {
+fn cookie(rest: &str, config: &SessionConfig) -> Result<Arc<dyn SessionStore>> {
     use crate::cookie::{CookieConfig, CookieStore, Protection};
     let secret_of = |var: &str| {
         std::env::var(var).map_err(|_| {
@@ -175,14 +211,139 @@ fn cookie(rest: &str, config: SessionConfig) -> Result<Sessions> {
     for f in fallbacks {
         c = c.with_fallback_secret(f);
     }
-    Ok(Sessions::with_config(CookieStore::new(c)?, config))
+    Ok(Arc::new(CookieStore::new(c)?))
 }
 
 #[cfg(not(feature = "cookie"))]
-fn cookie(_: &str, _: SessionConfig) -> Result<Sessions> {
+fn cookie(_: &str, _: &SessionConfig) -> Result<Arc<dyn SessionStore>> {
     Err(Error::config(
         "sessionkit",
         "the cookie back end is not compiled in; enable the `cookie` feature of sessionkit",
+    ))
+}
+
+/// The feature a database URL needs, if it is not compiled in.
+fn missing_db_feature(url: &str) -> Option<&'static str> {
+    let scheme = url.split_once("://").map_or("", |(s, _)| s);
+    match scheme {
+        "postgres" | "postgresql" if !cfg!(feature = "db-postgres") => Some("db-postgres"),
+        "mysql" if !cfg!(feature = "db-mysql") => Some("db-mysql"),
+        "sqlite" if !cfg!(feature = "db-sqlite") => Some("db-sqlite"),
+        _ => None,
+    }
+}
+
+fn db_feature_error(feature: &str) -> Error {
+    Error::config(
+        "sessionkit",
+        format!("this database back end is not compiled in; enable the `{feature}` feature of sessionkit"),
+    )
+}
+
+#[cfg(any(feature = "db-postgres", feature = "db-mysql", feature = "db-sqlite"))]
+async fn db_store(url: &str) -> Result<crate::db::DbStore> {
+    if let Some(feature) = missing_db_feature(url) {
+        return Err(db_feature_error(feature));
+    }
+    crate::db::DbConfig::new(url).connect().await
+}
+
+#[cfg(any(feature = "db-postgres", feature = "db-mysql", feature = "db-sqlite"))]
+async fn db(url: &str) -> Result<Arc<dyn SessionStore>> {
+    Ok(Arc::new(db_store(url).await?))
+}
+
+#[cfg(any(feature = "db-postgres", feature = "db-mysql", feature = "db-sqlite"))]
+async fn migrate_db(url: &str) -> Result<()> {
+    db_store(url).await?.migrate().await
+}
+
+#[cfg(not(any(feature = "db-postgres", feature = "db-mysql", feature = "db-sqlite")))]
+async fn db(url: &str) -> Result<Arc<dyn SessionStore>> {
+    Err(db_feature_error(
+        missing_db_feature(url).unwrap_or("db-sqlite"),
+    ))
+}
+
+#[cfg(not(any(feature = "db-postgres", feature = "db-mysql", feature = "db-sqlite")))]
+async fn migrate_db(url: &str) -> Result<()> {
+    db(url).await.map(drop)
+}
+
+/// The `cache=` and `db=` URLs of a `cached-db://` URL, percent-decoded.
+fn cached_db_parts(rest: &str) -> Result<(String, String)> {
+    let (mut cache, mut db) = (None, None);
+    for (name, value) in query_pairs(rest) {
+        let value = percent_decode(value).ok_or_else(|| {
+            Error::config(
+                "cached-db",
+                format!("{name}= holds a bad %-escape; write & as %26 and % as %25"),
+            )
+        })?;
+        match name {
+            "cache" => cache = Some(value),
+            "db" => db = Some(value),
+            other => {
+                return Err(Error::config(
+                    "cached-db",
+                    format!(
+                        "unknown parameter {other:?}; known: cache, db (write & inside them as %26)"
+                    ),
+                ))
+            }
+        }
+    }
+    match (cache, db) {
+        (Some(cache), Some(db)) => Ok((cache, db)),
+        _ => Err(Error::config(
+            "cached-db",
+            "cached-db:// needs both cache=CACHE_URL and db=DATABASE_URL",
+        )),
+    }
+}
+
+/// Decodes `%XX` escapes; `None` for a malformed escape or a result that is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(feature = "cached-db")]
+async fn cached_db(rest: &str, config: &SessionConfig) -> Result<Arc<dyn SessionStore>> {
+    let (cache_url, db_url) = cached_db_parts(rest)?;
+    let db_scheme = db_url.split_once("://").map_or("", |(s, _)| s);
+    if !matches!(db_scheme, "postgres" | "postgresql" | "mysql" | "sqlite") {
+        return Err(Error::config(
+            "cached-db",
+            format!(
+                "db={db_scheme:?}:// is not a database; use postgres://, mysql:// or sqlite://"
+            ),
+        ));
+    }
+    let cache = open_store(&cache_url, config).await?;
+    let db = open_store(&db_url, config).await?;
+    Ok(Arc::new(crate::cached_db::CachedDbStore::try_new(
+        cache, db,
+    )?))
+}
+
+#[cfg(not(feature = "cached-db"))]
+async fn cached_db(_: &str, _: &SessionConfig) -> Result<Arc<dyn SessionStore>> {
+    Err(Error::config(
+        "sessionkit",
+        "the cached-db back end is not compiled in; enable the `cached-db` feature of sessionkit",
     ))
 }
 
@@ -201,6 +362,55 @@ mod tests {
         ] {
             let err = connect(url).await.unwrap_err();
             assert!(err.is_config(), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%26b%3D%25").as_deref(), Some("a&b=%"));
+        assert_eq!(
+            percent_decode("plain://x/y").as_deref(),
+            Some("plain://x/y")
+        );
+        for bad in ["%", "%2", "%zz", "%ff", "%e2%82"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cached_db_url_parts() {
+        let (cache, db) =
+            cached_db_parts("?cache=redis://h:6379/0&db=postgres://u@h/app%3Fsslmode%3Drequire%26connect_timeout%3D5")
+                .unwrap();
+        assert_eq!(cache, "redis://h:6379/0");
+        assert_eq!(db, "postgres://u@h/app?sslmode=require&connect_timeout=5");
+    }
+
+    #[tokio::test]
+    async fn disabled_back_ends_say_which_feature() {
+        for (url, feature) in [
+            ("postgres://u@h/db", "db-postgres"),
+            ("mysql://u@h/db", "db-mysql"),
+            ("sqlite:///tmp/x.sqlite3", "db-sqlite"),
+            (
+                "cached-db://?cache=locmem://&db=sqlite:///tmp/x",
+                "cached-db",
+            ),
+        ] {
+            let enabled = match feature {
+                "db-postgres" => cfg!(feature = "db-postgres"),
+                "db-mysql" => cfg!(feature = "db-mysql"),
+                "db-sqlite" => cfg!(feature = "db-sqlite"),
+                _ => cfg!(feature = "cached-db"),
+            };
+            if enabled {
+                continue;
+            }
+            let err = connect(url).await.unwrap_err();
+            assert!(
+                err.is_config() && err.to_string().contains(feature),
+                "{url}: {err}"
+            );
         }
     }
 

@@ -32,9 +32,14 @@
 //! | `redis-tls` | `rediss://` for the above, via rustls | [`redis`] | `rediss://...` |
 //! | `memcache` | memcached, one or several servers (rendezvous hashing) | [`memcache`] | `memcache://host:port[,host:port...]` |
 //! | `cookie` | signed (HMAC-SHA256) or encrypted (AES-256-GCM) cookies, key rotation | [`cookie`] | `cookie://?secret_env=VAR[&fallback_env=VAR][&protection=encrypted]` |
+//! | `db-postgres` | PostgreSQL (diesel + r2d2; links libpq) | [`db`] | `postgres://user@host/dbname` |
+//! | `db-mysql` | MySQL or MariaDB (links libmysqlclient / libmariadb) | [`db`] | `mysql://user@host/dbname` |
+//! | `db-sqlite` | an SQLite file (SQLite compiled in) | [`db`] | `sqlite://PATH` |
+//! | `cached-db` | a cache (locmem, redis, memcached) in front of a database; needs a `db-*` feature | [`cached_db`] | `cached-db://?cache=CACHE_URL&db=DB_URL` |
 //! | `full` | every back end above | | |
 //!
-//! Later back ends (databases, cached database) each add a feature and a row here.
+//! A database needs its table before the first request: run [`migrate`] with the same URL once
+//! per deployment (or at every start — it is idempotent), as Django's `manage.py migrate`.
 //!
 //! # What you get from the core
 //!
@@ -77,5 +82,23 @@ pub mod locmem {
     pub use sessionkit_locmem::*;
 }
 
+/// The database back end (PostgreSQL, MySQL/MariaDB, SQLite): [`DbStore`](db::DbStore).
+#[cfg(any(feature = "db-postgres", feature = "db-mysql", feature = "db-sqlite"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "db-postgres", feature = "db-mysql", feature = "db-sqlite")))
+)]
+pub mod db {
+    pub use sessionkit_db::*;
+}
+
+/// The cached database back end: [`CachedDbStore`](cached_db::CachedDbStore), a cache in front
+/// of a database.
+#[cfg(feature = "cached-db")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cached-db")))]
+pub mod cached_db {
+    pub use sessionkit_cached_db::*;
+}
+
 mod connect;
-pub use connect::{connect, connect_with};
+pub use connect::{connect, connect_with, migrate, open_store};

@@ -1,11 +1,22 @@
 //! `sessionkit::connect(url)` opens every back end compiled in, against real servers (from the
 //! `SESSIONKIT_*` variables, else throwaway servers started by the testkit).
 
-#[cfg(any(feature = "redis", feature = "memcache"))]
+#[cfg(any(
+    feature = "redis",
+    feature = "memcache",
+    feature = "db-postgres",
+    feature = "db-mysql"
+))]
 use sessionkit_testkit::Service;
 
 /// One login-like round trip through the handle `connect` returned.
-#[cfg(any(feature = "redis", feature = "memcache"))]
+#[cfg(any(
+    feature = "redis",
+    feature = "memcache",
+    feature = "db-postgres",
+    feature = "db-mysql",
+    feature = "db-sqlite"
+))]
 async fn round_trip(sessions: sessionkit::Sessions) {
     let mut s = sessions.create();
     s.insert("user_id", 7).unwrap();
@@ -78,5 +89,80 @@ async fn connect_cookie_signed_and_encrypted() {
             sessionkit::connect(url).await.unwrap_err().is_config(),
             "{url}"
         );
+    }
+}
+
+/// A fresh SQLite file URL in a temp dir that lives as long as the returned guard.
+#[cfg(feature = "db-sqlite")]
+fn sqlite_url() -> (String, sessionkit_testkit::TempDir) {
+    let dir = sessionkit_testkit::TempDir::new("sessionkit-facade-sqlite").expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("sessions.sqlite3").display());
+    (url, dir)
+}
+
+#[cfg(feature = "db-sqlite")]
+#[tokio::test]
+async fn connect_sqlite_after_migrate() {
+    let (url, _dir) = sqlite_url();
+    sessionkit::migrate(&url).await.unwrap();
+    // Idempotent, as Django's `migrate`.
+    sessionkit::migrate(&url).await.unwrap();
+    round_trip(sessionkit::connect(&url).await.unwrap()).await;
+}
+
+#[cfg(feature = "db-postgres")]
+#[tokio::test]
+async fn connect_postgres_after_migrate() {
+    let server = Service::Postgres
+        .from_env_or_start()
+        .expect("a PostgreSQL server");
+    sessionkit::migrate(server.url()).await.unwrap();
+    round_trip(sessionkit::connect(server.url()).await.unwrap()).await;
+}
+
+#[cfg(feature = "db-mysql")]
+#[tokio::test]
+async fn connect_mysql_after_migrate() {
+    let server = Service::Mysql
+        .from_env_or_start()
+        .expect("a MySQL/MariaDB server");
+    sessionkit::migrate(server.url()).await.unwrap();
+    round_trip(sessionkit::connect(server.url()).await.unwrap()).await;
+}
+
+#[cfg(all(feature = "cached-db", feature = "db-sqlite", feature = "locmem"))]
+#[tokio::test]
+async fn connect_cached_db_locmem_over_sqlite() {
+    let (db_url, _dir) = sqlite_url();
+    let url = format!("cached-db://?cache=locmem://%3Fmax_entries%3D100&db={db_url}");
+    sessionkit::migrate(&url).await.unwrap();
+    round_trip(sessionkit::connect(&url).await.unwrap()).await;
+}
+
+#[cfg(all(feature = "cached-db", feature = "db-postgres", feature = "redis"))]
+#[tokio::test]
+async fn connect_cached_db_redis_over_postgres() {
+    let redis = Service::Redis.from_env_or_start().expect("a redis server");
+    let pg = Service::Postgres
+        .from_env_or_start()
+        .expect("a PostgreSQL server");
+    let url = format!("cached-db://?cache={}&db={}", redis.url(), pg.url());
+    sessionkit::migrate(&url).await.unwrap();
+    round_trip(sessionkit::connect(&url).await.unwrap()).await;
+}
+
+#[cfg(feature = "cached-db")]
+#[tokio::test]
+async fn bad_cached_db_urls_are_config_errors() {
+    for url in [
+        "cached-db://",
+        "cached-db://?cache=locmem://",
+        "cached-db://?db=sqlite:///tmp/x.sqlite3",
+        "cached-db://?cache=locmem://&db=locmem://",
+        "cached-db://?cache=locmem://&db=sqlite://%zz",
+        "cached-db://?cache=locmem://&db=sqlite:///tmp/x&colour=blue",
+    ] {
+        let err = sessionkit::connect(url).await.unwrap_err();
+        assert!(err.is_config(), "{url}: {err}");
     }
 }

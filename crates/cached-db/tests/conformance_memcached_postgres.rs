@@ -1,0 +1,10 @@
+//! The whole conformance suite, unchanged, against a cached database store: memcached
+//! (`SESSIONKIT_MEMCACHED_URLS` or a throwaway server), a key prefix per test, in front of
+//! PostgreSQL (`SESSIONKIT_POSTGRES_URL` or a throwaway server), a table of its own per test.
+
+mod common;
+
+sessionkit_conformance::suite!(common::store(
+    common::Cache::Memcached,
+    common::Db::Postgres
+));

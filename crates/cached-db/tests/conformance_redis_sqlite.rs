@@ -1,0 +1,7 @@
+//! The whole conformance suite, unchanged, against a cached database store: redis
+//! (`SESSIONKIT_REDIS_URL` or a throwaway server), a key prefix per test, in front of a SQLite file
+//! of its own per test.
+
+mod common;
+
+sessionkit_conformance::suite!(common::store(common::Cache::Redis, common::Db::Sqlite));
