@@ -66,10 +66,14 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
+use tower_sessions_core_014::session::{Id as TowerId, Record as TowerRecord};
+use tower_sessions_core_014::SessionStore as TowerSessionStore;
 
 pub use sessionkit_core::{Session, SessionKey, SessionStore, Sessions};
 
 use sessionkit_core::{KeyFormat, SessionConfig, UnixTime};
+
+pub mod db;
 
 /// The concurrency levels every operation is measured at: one task, and 32 tasks at once.
 pub const TASK_COUNTS: [usize; 2] = [1, 32];
@@ -367,7 +371,21 @@ impl Suite {
         payload: &Payload,
         tasks: usize,
     ) -> Group<'a> {
-        let name = format!("{}/{}/{}tasks", op.name(), payload.label(), tasks);
+        self.group_with_prefix(c, "", op, payload, tasks)
+    }
+
+    /// Like [`group`](Suite::group), named `{prefix}{op}/{payload}/{tasks}tasks`: for a second
+    /// set of groups measuring the same operation in one bench file, e.g. `cached-db-load/...`
+    /// next to `load/...`.
+    pub fn group_with_prefix<'a>(
+        &'a self,
+        c: &'a mut Criterion,
+        prefix: &str,
+        op: Op,
+        payload: &Payload,
+        tasks: usize,
+    ) -> Group<'a> {
+        let name = format!("{prefix}{}/{}/{}tasks", op.name(), payload.label(), tasks);
         let mut inner = c.benchmark_group(name.clone());
         inner.throughput(Throughput::Elements(1));
         Group {
@@ -699,7 +717,14 @@ pub struct StoreBytesWorkload {
     op: Op,
     bytes: Vec<u8>,
     cookie_age: i64,
+    /// Numbers this workload's created keys apart from every other workload's in the process,
+    /// so workloads may share one store (a database table) without colliding.
+    instance: u64,
 }
+
+/// The next [`StoreBytesWorkload::instance`].
+static NEXT_STORE_BYTES_INSTANCE: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
 
 /// A task's state in a [`StoreBytesWorkload`].
 #[derive(Debug)]
@@ -719,6 +744,7 @@ impl StoreBytesWorkload {
             op,
             bytes: payload.record_bytes(),
             cookie_age: SessionConfig::default().cookie_age(),
+            instance: NEXT_STORE_BYTES_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -774,8 +800,14 @@ impl Workload for StoreBytesWorkload {
                     .expect("update");
             }
             Op::Create => {
-                // A unique key without a random draw (drawing keys is the session layer's job).
-                let raw = format!("{:02}{:030}", t.index % 100, t.serial);
+                // A unique key without a random draw (drawing keys is the session layer's job):
+                // workload, task and serial number, 32 digits.
+                let raw = format!(
+                    "{:06}{:02}{:024}",
+                    self.instance % 1_000_000,
+                    t.index % 100,
+                    t.serial
+                );
                 let key = SessionKey::parse(&raw, KeyFormat::Random).expect("a valid key");
                 let key = self
                     .store()
@@ -803,6 +835,111 @@ impl Workload for StoreBytesWorkload {
                     .update(&t.keys[i], &bytes, self.expires_at())
                     .await
                     .expect("update");
+            }
+        }
+    }
+}
+
+/// The peer: one of tower-sessions' stores on tower-sessions-core 0.14 (its redis and sqlx
+/// stores: `tower-sessions-redis-store` 0.16, `tower-sessions-sqlx-store` 0.15) used through its
+/// store trait, the steps tower-sessions' session layer takes: load = `load` of a `Record`;
+/// save = `save` of a loaded `Record`; create = `create` of a new `Record` (plus the `delete`
+/// that keeps the store's size, as for every implementation); request cycle = load, insert
+/// [`CHANGED_KEY`] into `record.data`, save.
+#[derive(Debug)]
+pub struct TowerStoreWorkload<S> {
+    store: S,
+    op: Op,
+    template: TowerRecord,
+}
+
+/// A task's state in a [`TowerStoreWorkload`].
+#[derive(Debug)]
+pub struct TowerStoreTask {
+    ids: Vec<TowerId>,
+    records: Vec<TowerRecord>,
+    created: VecDeque<TowerId>,
+    next: usize,
+    counter: u64,
+}
+
+impl<S: TowerSessionStore> TowerStoreWorkload<S> {
+    /// `op` on `store`. Every record it creates is a copy of `template` (its `data` and
+    /// `expiry_date`; the id is drawn by the store), so build the template from the payload
+    /// ([`Payload::to_map`]) with an expiry well after the run.
+    pub fn new(store: S, op: Op, template: TowerRecord) -> Self {
+        Self {
+            store,
+            op,
+            template,
+        }
+    }
+
+    fn record(&self) -> TowerRecord {
+        TowerRecord {
+            id: TowerId::default(),
+            data: self.template.data.clone(),
+            expiry_date: self.template.expiry_date,
+        }
+    }
+
+    async fn load(&self, id: &TowerId) -> TowerRecord {
+        self.store
+            .load(id)
+            .await
+            .expect("load")
+            .expect("the record is still stored")
+    }
+}
+
+impl<S: TowerSessionStore> Workload for TowerStoreWorkload<S> {
+    type Task = TowerStoreTask;
+
+    async fn setup(&self, _index: usize) -> TowerStoreTask {
+        let mut ids = Vec::with_capacity(SESSIONS_PER_TASK);
+        let mut records = Vec::new();
+        for _ in 0..SESSIONS_PER_TASK {
+            let mut record = self.record();
+            self.store.create(&mut record).await.expect("create");
+            ids.push(record.id);
+            if self.op == Op::Save {
+                records.push(record);
+            }
+        }
+        TowerStoreTask {
+            ids,
+            records,
+            created: VecDeque::with_capacity(SESSIONS_PER_TASK + 1),
+            next: 0,
+            counter: 0,
+        }
+    }
+
+    async fn run(&self, t: &mut TowerStoreTask) {
+        let i = t.next;
+        t.next = (t.next + 1) % SESSIONS_PER_TASK;
+        t.counter += 1;
+        match self.op {
+            Op::Load => {
+                black_box(self.load(&t.ids[i]).await);
+            }
+            Op::Save => {
+                self.store.save(&t.records[i]).await.expect("save");
+            }
+            Op::Create => {
+                let mut record = self.record();
+                self.store.create(&mut record).await.expect("create");
+                t.created.push_back(record.id);
+                if t.created.len() > SESSIONS_PER_TASK {
+                    if let Some(old) = t.created.pop_front() {
+                        self.store.delete(&old).await.expect("delete");
+                    }
+                }
+            }
+            Op::RequestCycle => {
+                let mut record = self.load(&t.ids[i]).await;
+                record.data.insert(CHANGED_KEY.to_owned(), json!(t.counter));
+                self.store.save(&record).await.expect("save");
             }
         }
     }

@@ -1,0 +1,1 @@
+//! tower-sessions' sqlx stores next to raw diesel: see `benches/sqlx.rs`.
