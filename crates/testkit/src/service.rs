@@ -1,7 +1,9 @@
 //! Services named by kind: an address from the environment when one is set, else a throwaway
 //! server.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::error::Result;
 use crate::{
@@ -69,6 +71,27 @@ impl Service {
     /// `nodes`. Tests that kill servers must not use this: they start their own.
     pub fn from_env_or_start(self) -> Result<Provided> {
         self.from_value_or_start(std::env::var(self.env_var()).ok().as_deref())
+    }
+
+    /// [`Service::from_env_or_start`], shared by everything in this process that holds the
+    /// returned handle at the same time: a throwaway server starts once for all the tests of a
+    /// binary that run concurrently and stops when the last of them drops its handle. Blocks
+    /// while a server starts (call it from `spawn_blocking` in async code).
+    ///
+    /// Tests that kill or pause a server must not use this: they start their own.
+    pub fn shared(self) -> Result<Arc<Mutex<Provided>>> {
+        type Slots = Mutex<HashMap<Service, Weak<Mutex<Provided>>>>;
+        static SLOTS: OnceLock<Slots> = OnceLock::new();
+        let slots = SLOTS.get_or_init(Slots::default);
+        // Held while a server starts, so that concurrent callers wait for it rather than start
+        // one each.
+        let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(provided) = slots.get(&self).and_then(Weak::upgrade) {
+            return Ok(provided);
+        }
+        let provided = Arc::new(Mutex::new(self.from_env_or_start()?));
+        slots.insert(self, Arc::downgrade(&provided));
+        Ok(provided)
     }
 
     /// Like [`Service::from_env_or_start`], with the variable's value passed in.

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sessionkit_cached_db::{CachedDbOptions, CachedDbStore};
@@ -35,33 +35,15 @@ pub fn unique(tag: &str) -> String {
 /// The server(s) for `service`: the environment's, else a throwaway one shared by the tests of
 /// this binary that run at the same time (it stops when the last of them drops its handle).
 pub async fn server(service: Service) -> Arc<Mutex<Provided>> {
-    static REDIS: Mutex<Weak<Mutex<Provided>>> = Mutex::new(Weak::new());
-    static MEMCACHED: Mutex<Weak<Mutex<Provided>>> = Mutex::new(Weak::new());
-    static POSTGRES: Mutex<Weak<Mutex<Provided>>> = Mutex::new(Weak::new());
-    let slot = match service {
-        Service::Redis => &REDIS,
-        Service::Memcached { .. } => &MEMCACHED,
-        Service::Postgres => &POSTGRES,
-        other => panic!("these tests do not use {other}"),
-    };
-    tokio::task::spawn_blocking(move || {
-        let mut shared = slot.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(provided) = shared.upgrade() {
-            return provided;
-        }
-        let provided = match service.from_env_or_start() {
-            Ok(p) => p,
-            Err(e) => panic!(
-                "no {service} server for the tests: {e}\n(set {} to use a running one)",
-                service.env_var()
-            ),
-        };
-        let provided = Arc::new(Mutex::new(provided));
-        *shared = Arc::downgrade(&provided);
-        provided
+    let provided = tokio::task::spawn_blocking(move || service.shared())
+        .await
+        .expect("server start task");
+    provided.unwrap_or_else(|e| {
+        panic!(
+            "no {service} server for the tests: {e}\n(set {} to use a running one)",
+            service.env_var()
+        )
     })
-    .await
-    .expect("server start task")
 }
 
 /// The first URL of a provided service.

@@ -4,7 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use std::time::Duration;
 
@@ -30,30 +30,15 @@ pub fn unique_prefix(tag: &str) -> String {
 /// `SESSIONKIT_REDIS_CLUSTER_URLS`), else a throwaway server shared by the tests of this binary
 /// that run at the same time (it stops when the last of them drops its handle).
 pub async fn server(service: Service) -> Arc<Mutex<Provided>> {
-    static SINGLE: Mutex<Weak<Mutex<Provided>>> = Mutex::new(Weak::new());
-    static CLUSTER: Mutex<Weak<Mutex<Provided>>> = Mutex::new(Weak::new());
-    let slot = match service {
-        Service::RedisCluster => &CLUSTER,
-        _ => &SINGLE,
-    };
-    tokio::task::spawn_blocking(move || {
-        let mut shared = slot.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(provided) = shared.upgrade() {
-            return provided;
-        }
-        let provided = match service.from_env_or_start() {
-            Ok(p) => p,
-            Err(e) => panic!(
-                "no {service} server for the tests: {e}\n(set {} to use a running one)",
-                service.env_var()
-            ),
-        };
-        let provided = Arc::new(Mutex::new(provided));
-        *shared = Arc::downgrade(&provided);
-        provided
+    let provided = tokio::task::spawn_blocking(move || service.shared())
+        .await
+        .expect("server start task");
+    provided.unwrap_or_else(|e| {
+        panic!(
+            "no {service} server for the tests: {e}\n(set {} to use a running one)",
+            service.env_var()
+        )
     })
-    .await
-    .expect("server start task")
 }
 
 /// The URLs of a provided service.
