@@ -47,4 +47,11 @@ pub trait ThrowawayServer: fmt::Debug + Send {
     /// Starts the server again on the same port(s) and data dir (killing it first if it is
     /// still running) and waits until it answers.
     fn restart(&mut self) -> Result<()>;
+
+    /// Freezes every process of the server (SIGSTOP): connections stay open and nothing
+    /// answers — a hung server, for timeout tests. Dropping the server thaws it first.
+    fn pause(&mut self) -> Result<()>;
+
+    /// Thaws a [paused](ThrowawayServer::pause) server (SIGCONT).
+    fn resume(&mut self) -> Result<()>;
 }

@@ -245,6 +245,14 @@ impl ThrowawayServer for MariadbServer {
         let (bins, port) = (&self.bins, self.port);
         restart_and_wait(&mut self.proc, READY_TIMEOUT, || admin_ping(bins, port))
     }
+
+    fn pause(&mut self) -> Result<()> {
+        self.proc.signal_tree("STOP")
+    }
+
+    fn resume(&mut self) -> Result<()> {
+        self.proc.signal_tree("CONT")
+    }
 }
 
 impl Drop for MariadbServer {

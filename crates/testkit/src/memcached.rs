@@ -178,6 +178,18 @@ impl ThrowawayServer for MemcachedServers {
     fn restart(&mut self) -> Result<()> {
         (0..self.nodes.len()).try_for_each(|i| self.restart_node(i))
     }
+
+    fn pause(&mut self) -> Result<()> {
+        self.nodes
+            .iter()
+            .try_for_each(|node| node.proc.signal_tree("STOP"))
+    }
+
+    fn resume(&mut self) -> Result<()> {
+        self.nodes
+            .iter()
+            .try_for_each(|node| node.proc.signal_tree("CONT"))
+    }
 }
 
 impl Drop for MemcachedServers {

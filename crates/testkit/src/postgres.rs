@@ -251,6 +251,14 @@ impl ThrowawayServer for PostgresServer {
         let (bins, port) = (&self.bins, self.port);
         restart_and_wait(&mut self.proc, READY_TIMEOUT, || pg_isready(bins, port))
     }
+
+    fn pause(&mut self) -> Result<()> {
+        self.proc.signal_tree("STOP")
+    }
+
+    fn resume(&mut self) -> Result<()> {
+        self.proc.signal_tree("CONT")
+    }
 }
 
 impl Drop for PostgresServer {

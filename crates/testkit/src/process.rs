@@ -362,8 +362,52 @@ impl Proc {
         }
     }
 
+    /// Sends `signal` (as `kill -s` names it) to the process and to every process it started
+    /// (PostgreSQL's backends), so that `STOP` freezes the whole server and `CONT` thaws it.
+    /// Does nothing when not running.
+    pub(crate) fn signal_tree(&self, signal: &str) -> Result<()> {
+        let Some(child) = self.child.as_ref() else {
+            return Ok(());
+        };
+        let parents = parent_pids();
+        let mut tree = vec![child.id()];
+        let mut i = 0;
+        while i < tree.len() {
+            let parent = tree[i];
+            tree.extend(
+                parents
+                    .iter()
+                    .filter(|(_, ppid)| *ppid == parent)
+                    .map(|(pid, _)| *pid),
+            );
+            i += 1;
+        }
+        let send = |pids: &[u32]| {
+            Command::new("kill")
+                .args(["-s", signal])
+                .args(pids.iter().map(u32::to_string))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+        };
+        // Children may exit between the scan and the signal (a backend whose client left):
+        // only the server process itself must receive it.
+        let _ = send(&tree[1..]);
+        let status = send(&tree[..1]).map_err(|e| Error::io(format!("kill -s {signal}"), e))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::io(
+                format!("kill -s {signal} {}", tree[0]),
+                std::io::Error::other(status.to_string()),
+            ))
+        }
+    }
+
     /// SIGKILL, then reap. Does nothing when not running.
     pub(crate) fn kill(&mut self) {
+        // A paused server's children would stay frozen forever after their parent dies.
+        let _ = self.signal_tree("CONT");
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -373,6 +417,8 @@ impl Proc {
 
     /// Asks the server to stop cleanly, waits up to `grace`, then SIGKILLs it.
     pub(crate) fn stop(&mut self, grace: Duration) {
+        // A paused server would not act on the stop signal.
+        let _ = self.signal_tree("CONT");
         let Some(child) = self.child.as_mut() else {
             return;
         };
@@ -562,6 +608,24 @@ pub(crate) fn restart_and_wait(
             other => return other,
         }
     }
+}
+
+/// `(pid, parent pid)` of every process, from `/proc/*/stat`.
+fn parent_pids() -> Vec<(u32, u32)> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(e.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+            let after = &stat[stat.rfind(')')? + 1..];
+            let ppid = after.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect()
 }
 
 #[cfg(test)]

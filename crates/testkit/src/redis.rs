@@ -167,6 +167,14 @@ impl ThrowawayServer for RedisServer {
         let port = self.port;
         restart_and_wait(&mut self.proc, READY_TIMEOUT, || redis_ping(port))
     }
+
+    fn pause(&mut self) -> Result<()> {
+        self.proc.signal_tree("STOP")
+    }
+
+    fn resume(&mut self) -> Result<()> {
+        self.proc.signal_tree("CONT")
+    }
 }
 
 impl Drop for RedisServer {
@@ -342,6 +350,18 @@ impl ThrowawayServer for RedisCluster {
             restart_and_wait(&mut node.proc, READY_TIMEOUT, || redis_ping(port))?;
         }
         self.wait_cluster_ok()
+    }
+
+    fn pause(&mut self) -> Result<()> {
+        self.nodes
+            .iter()
+            .try_for_each(|node| node.proc.signal_tree("STOP"))
+    }
+
+    fn resume(&mut self) -> Result<()> {
+        self.nodes
+            .iter()
+            .try_for_each(|node| node.proc.signal_tree("CONT"))
     }
 }
 

@@ -311,3 +311,40 @@ fn every_service_has_its_variable_and_start() {
         assert_eq!(server.urls().len(), expected_nodes, "{service}");
     }
 }
+
+/// Pauses a server (every process of it), checks that it answers nothing, thaws it, checks that
+/// it answers again, then drops it while paused (which must still stop it and clean up).
+fn pause_resume_and_drop_paused(mut server: impl ThrowawayServer) {
+    ok(server.ping());
+    ok(server.pause());
+    assert!(
+        server.ping().is_err(),
+        "a paused {} must not answer",
+        server.kind()
+    );
+    ok(server.resume());
+    ok(server.ping());
+    ok(server.pause());
+    dropped(server);
+}
+
+#[test]
+fn paused_postgres_answers_nothing_until_resumed() {
+    if let Some(pg) = started(PostgresServer::start()) {
+        pause_resume_and_drop_paused(pg);
+    }
+}
+
+#[test]
+fn paused_mariadb_answers_nothing_until_resumed() {
+    if let Some(db) = started(MariadbServer::start()) {
+        pause_resume_and_drop_paused(db);
+    }
+}
+
+#[test]
+fn paused_redis_answers_nothing_until_resumed() {
+    if let Some(redis) = started(RedisServer::start()) {
+        pause_resume_and_drop_paused(redis);
+    }
+}
