@@ -23,16 +23,15 @@
 //! cargo bench -p sessionkit-benches --bench redis -- request_cycle
 //! ```
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use serde_json::json;
 use sessionkit_benches::{
-    Op, Payload, Sessions, SessionsWorkload, Suite, Workload, CHANGED_KEY, SESSIONS_PER_TASK,
-    TASK_COUNTS,
+    Op, Payload, Sessions, SessionsWorkload, Suite, TowerStoreWorkload, Workload,
+    SESSIONS_PER_TASK, TASK_COUNTS,
 };
 use sessionkit_core::{SessionConfig, SessionKey, SessionStore, UnixTime};
 use sessionkit_redis::redis::{self, aio::MultiplexedConnection, AsyncCommands};
@@ -40,7 +39,6 @@ use sessionkit_redis::{RedisConfig, RedisStore};
 use sessionkit_testkit::{Provided, Service};
 use tower_sessions::cookie::time::{Duration as TsDuration, OffsetDateTime};
 use tower_sessions_core_014::session::{Id, Record};
-use tower_sessions_core_014::SessionStore as _;
 use tower_sessions_redis_store::fred::prelude::{ClientLike as _, Config as FredConfig, Pool};
 use tower_sessions_redis_store::RedisStore as TowerRedisStore;
 
@@ -276,103 +274,6 @@ async fn tower_redis_store(url: &str) -> TowerRedisStore<Pool> {
     TowerRedisStore::new(pool)
 }
 
-/// The peer: tower-sessions' redis store used through its store trait — the same steps as
-/// tower-sessions' `MemoryStore` workload in the locmem bench.
-#[derive(Debug)]
-struct TowerRedis {
-    store: TowerRedisStore<Pool>,
-    op: Op,
-    data: HashMap<String, serde_json::Value>,
-}
-
-#[derive(Debug)]
-struct TowerTask {
-    ids: Vec<Id>,
-    records: Vec<Record>,
-    created: VecDeque<Id>,
-    next: usize,
-    counter: u64,
-}
-
-impl TowerRedis {
-    fn new(store: TowerRedisStore<Pool>, op: Op, payload: &Payload) -> Self {
-        Self {
-            store,
-            op,
-            data: payload.to_map(),
-        }
-    }
-
-    fn record(&self) -> Record {
-        Record {
-            id: Id::default(),
-            data: self.data.clone(),
-            expiry_date: OffsetDateTime::now_utc() + TsDuration::weeks(2),
-        }
-    }
-
-    async fn load(&self, id: &Id) -> Record {
-        self.store
-            .load(id)
-            .await
-            .expect("load")
-            .expect("the record is still stored")
-    }
-}
-
-impl Workload for TowerRedis {
-    type Task = TowerTask;
-
-    async fn setup(&self, _index: usize) -> TowerTask {
-        let mut ids = Vec::with_capacity(SESSIONS_PER_TASK);
-        let mut records = Vec::new();
-        for _ in 0..SESSIONS_PER_TASK {
-            let mut record = self.record();
-            self.store.create(&mut record).await.expect("create");
-            ids.push(record.id);
-            if self.op == Op::Save {
-                records.push(record);
-            }
-        }
-        TowerTask {
-            ids,
-            records,
-            created: VecDeque::with_capacity(SESSIONS_PER_TASK + 1),
-            next: 0,
-            counter: 0,
-        }
-    }
-
-    async fn run(&self, t: &mut TowerTask) {
-        let i = t.next;
-        t.next = (t.next + 1) % SESSIONS_PER_TASK;
-        t.counter += 1;
-        match self.op {
-            Op::Load => {
-                black_box(self.load(&t.ids[i]).await);
-            }
-            Op::Save => {
-                self.store.save(&t.records[i]).await.expect("save");
-            }
-            Op::Create => {
-                let mut record = self.record();
-                self.store.create(&mut record).await.expect("create");
-                t.created.push_back(record.id);
-                if t.created.len() > SESSIONS_PER_TASK {
-                    if let Some(old) = t.created.pop_front() {
-                        self.store.delete(&old).await.expect("delete");
-                    }
-                }
-            }
-            Op::RequestCycle => {
-                let mut record = self.load(&t.ids[i]).await;
-                record.data.insert(CHANGED_KEY.to_owned(), json!(t.counter));
-                self.store.save(&record).await.expect("save");
-            }
-        }
-    }
-}
-
 /// sessionkit's rolling-session touch: `Session::touch` on a loaded session.
 struct SessionsTouch {
     sessions: Sessions,
@@ -496,9 +397,16 @@ fn redis_benches(c: &mut Criterion) {
                 .runtime()
                 .block_on(RawRedis::new(&url, RawOp::Op(op), &payload));
             group.bench("raw-redis-rs", raw);
+            // The peer, used through its store trait: the same steps as tower-sessions'
+            // `MemoryStore` workload in the locmem bench.
+            let template = Record {
+                id: Id::default(),
+                data: payload.to_map(),
+                expiry_date: OffsetDateTime::now_utc() + TsDuration::weeks(2),
+            };
             group.bench(
                 "tower-sessions-redis",
-                TowerRedis::new(tower.clone(), op, &payload),
+                TowerStoreWorkload::new(tower.clone(), op, template),
             );
             group.finish();
         }

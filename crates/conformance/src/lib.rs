@@ -31,6 +31,7 @@ use sessionkit_core::{
 };
 
 pub mod behaviours;
+pub mod outage;
 pub mod soak;
 mod warnings;
 

@@ -7,10 +7,9 @@
 //! instead of waiting for the server, and the store serves again once the server is thawed.
 #![cfg(any(feature = "postgres", feature = "mysql"))]
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
+use sessionkit_conformance::outage::{self, cycle, KillUnderLoad};
 use sessionkit_core::{ErrorKind, SessionKey, SessionStore, Sessions, UnixTime};
 use sessionkit_db::DbConfig;
 use sessionkit_testkit::{Service, ThrowawayServer};
@@ -32,21 +31,9 @@ async fn start(service: Service) -> Box<dyn ThrowawayServer> {
     .expect("start task")
 }
 
-/// One request cycle: load the session, bump its counter, save it.
-async fn cycle(sessions: &Sessions, key: &str) -> sessionkit_core::Result<u64> {
-    let mut s = sessions.load(Some(key)).await?;
-    let n: u64 = s.get("n")?.unwrap_or(0) + 1;
-    s.insert("n", n)?;
-    s.save().await?;
-    Ok(n)
-}
-
-/// Runs `fut` and fails the test if it is still pending after [`HANG`].
+/// Runs `fut`, failing the test if it is still pending after [`HANG`].
 async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    match timeout(HANG, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what} hung for {HANG:?}, beyond every configured timeout"),
-    }
+    outage::bounded(what, HANG, fut).await
 }
 
 async fn killed_database_fails_calls_and_the_same_store_recovers(service: Service) {
@@ -63,83 +50,16 @@ async fn killed_database_fails_calls_and_the_same_store_recovers(service: Servic
     store.migrate().await.expect("migrate");
     let sessions = Sessions::new(store.clone());
 
-    let mut keys = Vec::with_capacity(TASKS);
-    for i in 0..TASKS {
-        let mut s = sessions.create();
-        s.insert("task", i).unwrap();
-        s.save().await.unwrap();
-        keys.push(s.key().unwrap().as_str().to_owned());
+    let killed = KillUnderLoad {
+        tasks: TASKS,
+        warm_up: Duration::from_millis(1_500),
+        // Long enough for broken connections, refused new ones and pool timeouts.
+        down_for: Duration::from_secs(4),
+        retry_pause: Duration::from_millis(20),
+        hang: HANG,
     }
-
-    // Set just before the kill (calls may fail from then on) and just after it (calls started
-    // from then on must fail).
-    let killing = Arc::new(AtomicBool::new(false));
-    let killed = Arc::new(AtomicBool::new(false));
-    let stop = Arc::new(AtomicBool::new(false));
-    let errors_after_kill = Arc::new(AtomicU64::new(0));
-    let cycles_before_kill = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for key in keys.clone() {
-        let (sessions, killing, killed, stop, errors, before) = (
-            sessions.clone(),
-            killing.clone(),
-            killed.clone(),
-            stop.clone(),
-            errors_after_kill.clone(),
-            cycles_before_kill.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            // Bounded: at most 100,000 cycles, and the main task stops us within seconds.
-            for _ in 0..100_000 {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let started_after_kill = killed.load(Ordering::SeqCst);
-                match bounded("a request cycle", cycle(&sessions, &key)).await {
-                    Ok(_) => {
-                        assert!(
-                            !started_after_kill,
-                            "a request started after the kill succeeded"
-                        );
-                        before.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Err(e) => {
-                        assert!(
-                            matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
-                            "unexpected error kind: {e:?}"
-                        );
-                        if started_after_kill {
-                            errors.fetch_add(1, Ordering::SeqCst);
-                        } else if !killing.load(Ordering::SeqCst) {
-                            panic!("a request failed while the server was up: {e:?}");
-                        }
-                    }
-                }
-                if started_after_kill {
-                    sleep(Duration::from_millis(20)).await;
-                }
-            }
-        }));
-    }
-
-    sleep(Duration::from_millis(1_500)).await;
-    killing.store(true, Ordering::SeqCst);
-    server.kill().unwrap();
-    killed.store(true, Ordering::SeqCst);
-    // Let every task fail for a while: broken connections, refused new ones, pool timeouts.
-    sleep(Duration::from_secs(4)).await;
-    stop.store(true, Ordering::SeqCst);
-    for t in tasks {
-        t.await.expect("a request task panicked");
-    }
-    assert!(
-        cycles_before_kill.load(Ordering::SeqCst) > 0,
-        "no cycle completed before the kill"
-    );
-    assert!(
-        errors_after_kill.load(Ordering::SeqCst) >= TASKS as u64,
-        "every task saw its calls fail while the server was down"
-    );
+    .run(&sessions, || server.kill().expect("kill the server"))
+    .await;
 
     // Same port, same data: the SAME store object must serve again without being rebuilt.
     let server = tokio::task::spawn_blocking(move || {
@@ -161,7 +81,7 @@ async fn killed_database_fails_calls_and_the_same_store_recovers(service: Servic
                 eprintln!(
                     "{service}: {} failed calls while the server was down; served again at \
                      attempt {attempt}",
-                    errors_after_kill.load(Ordering::SeqCst)
+                    killed.errors_after_kill
                 );
                 recovered = true;
                 break;
@@ -179,7 +99,7 @@ async fn killed_database_fails_calls_and_the_same_store_recovers(service: Servic
     // And under load again: every task's session is still there (the data survived the kill)
     // and every cycle succeeds and reads back what it saved.
     let mut tasks = Vec::new();
-    for key in keys {
+    for key in killed.keys {
         let sessions = sessions.clone();
         tasks.push(tokio::spawn(async move {
             let mut last = None;

@@ -1,14 +1,13 @@
 //! Failure behaviour, each test on a throwaway redis server of its own (never the machine's):
 //! a server killed under load, restarted on the same port, and a server too slow to answer.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use sessionkit_core::{ErrorKind, SessionKey, SessionStore, Sessions, UnixTime};
+use sessionkit_conformance::outage::{self, cycle, KillUnderLoad};
+use sessionkit_core::{SessionKey, SessionStore, Sessions, UnixTime};
 use sessionkit_redis::{RedisConfig, RedisStore};
 use sessionkit_testkit::{RedisServer, ThrowawayServer};
-use tokio::time::{sleep, timeout};
+use tokio::time::sleep;
 
 const TASKS: usize = 32;
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -35,21 +34,9 @@ async fn store(url: &str, tag: &str) -> RedisStore {
         .expect("connect to the throwaway server")
 }
 
-/// One request cycle: load the session, bump its counter, save it. Returns the counter saved.
-async fn cycle(sessions: &Sessions, key: &str) -> sessionkit_core::Result<u64> {
-    let mut s = sessions.load(Some(key)).await?;
-    let n: u64 = s.get("n")?.unwrap_or(0) + 1;
-    s.insert("n", n)?;
-    s.save().await?;
-    Ok(n)
-}
-
-/// Runs `fut` and fails the test if it is still pending after [`HANG`].
+/// Runs `fut`, failing the test if it is still pending after [`HANG`].
 async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    match timeout(HANG, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what} hung for {HANG:?}, beyond every configured timeout"),
-    }
+    outage::bounded(what, HANG, fut).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,76 +45,16 @@ async fn killed_server_fails_every_call_and_the_same_store_recovers() {
     let store = store(&server.url(), "kill").await;
     let sessions = Sessions::new(store.clone());
 
-    // One session per task, saved while the server is up.
-    let mut keys = Vec::with_capacity(TASKS);
-    for i in 0..TASKS {
-        let mut s = sessions.create();
-        s.insert("task", i).unwrap();
-        s.save().await.unwrap();
-        keys.push(s.key().unwrap().as_str().to_owned());
+    let killed = KillUnderLoad {
+        tasks: TASKS,
+        warm_up: Duration::from_millis(500),
+        // Refused connections, reconnect attempts.
+        down_for: Duration::from_millis(1_500),
+        retry_pause: Duration::from_millis(5),
+        hang: HANG,
     }
-
-    // Set just before the kill (calls may fail from then on) and just after it (calls started
-    // from then on must fail).
-    let killing = Arc::new(AtomicBool::new(false));
-    let killed = Arc::new(AtomicBool::new(false));
-    let stop = Arc::new(AtomicBool::new(false));
-    let errors_after_kill = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for key in keys.clone() {
-        let (sessions, killing, killed, stop, errors) = (
-            sessions.clone(),
-            killing.clone(),
-            killed.clone(),
-            stop.clone(),
-            errors_after_kill.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            // Bounded: at most 100,000 cycles, and the main task stops us within seconds.
-            for _ in 0..100_000 {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let started_after_kill = killed.load(Ordering::SeqCst);
-                match bounded("a request cycle", cycle(&sessions, &key)).await {
-                    Ok(_) => assert!(
-                        !started_after_kill,
-                        "a request started after the kill succeeded"
-                    ),
-                    Err(e) => {
-                        assert!(
-                            matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
-                            "unexpected error kind: {e:?}"
-                        );
-                        if started_after_kill {
-                            errors.fetch_add(1, Ordering::SeqCst);
-                        } else if !killing.load(Ordering::SeqCst) {
-                            panic!("a request failed while the server was up: {e:?}");
-                        }
-                    }
-                }
-                if started_after_kill {
-                    // Failing calls return at once; do not spin.
-                    sleep(Duration::from_millis(5)).await;
-                }
-            }
-        }));
-    }
-
-    sleep(Duration::from_millis(500)).await;
-    killing.store(true, Ordering::SeqCst);
-    server.kill().unwrap();
-    killed.store(true, Ordering::SeqCst);
-    // Let every task fail for a while: refused connections, reconnect attempts.
-    sleep(Duration::from_millis(1_500)).await;
-    stop.store(true, Ordering::SeqCst);
-    for t in tasks {
-        t.await.expect("a load task panicked");
-    }
-    assert!(
-        errors_after_kill.load(Ordering::SeqCst) >= TASKS as u64,
-        "every task saw its calls fail while the server was down"
-    );
+    .run(&sessions, || server.kill().expect("kill the server"))
+    .await;
 
     // Same port, empty data set (nothing is kept on disk): the SAME store object must serve
     // again without being rebuilt. The first call may still meet the old, broken connection.
@@ -148,7 +75,7 @@ async fn killed_server_fails_every_call_and_the_same_store_recovers() {
         if created.is_ok() {
             eprintln!(
                 "{} failed calls while the server was down; served again at attempt {attempt}",
-                errors_after_kill.load(Ordering::SeqCst)
+                killed.errors_after_kill
             );
             recovered = true;
             break;
