@@ -120,6 +120,10 @@ impl MariadbServer {
             "--no-defaults".to_owned(),
             format!("--datadir={}", data.display()),
             "--auth-root-authentication-method=normal".to_owned(),
+            // Its own temp dir: bootstraps running at once in the shared /tmp collide on
+            // temporary table names and one of them fails ("Installation of system tables
+            // failed"; reproduced with three concurrent runs).
+            format!("--tmpdir={}", dir.path().display()),
         ]);
         install.extend(args(user_arg.clone()));
         install.extend(args(TUNING.iter().copied()));

@@ -348,3 +348,18 @@ fn paused_redis_answers_nothing_until_resumed() {
         pause_resume_and_drop_paused(redis);
     }
 }
+
+#[test]
+fn mariadb_servers_start_side_by_side() {
+    // Several tests of one binary may each start their own server at the same moment.
+    let servers: Vec<_> = (0..3)
+        .map(|_| std::thread::spawn(MariadbServer::start))
+        .collect();
+    for server in servers {
+        let Some(db) = started(server.join().expect("a start thread panicked")) else {
+            return;
+        };
+        ok(db.ping());
+        dropped(db);
+    }
+}
