@@ -25,12 +25,11 @@
 
 use std::collections::VecDeque;
 use std::hint::black_box;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion};
 use sessionkit_benches::{
-    Op, Payload, Sessions, SessionsWorkload, Suite, TowerStoreWorkload, Workload,
+    Op, Payload, Sessions, SessionsTouch, SessionsWorkload, Suite, TowerStoreWorkload, Workload,
     SESSIONS_PER_TASK, TASK_COUNTS,
 };
 use sessionkit_core::{SessionConfig, SessionKey, SessionStore, UnixTime};
@@ -274,86 +273,6 @@ async fn tower_redis_store(url: &str) -> TowerRedisStore<Pool> {
     TowerRedisStore::new(pool)
 }
 
-/// sessionkit's rolling-session touch: `Session::touch` on a loaded session.
-struct SessionsTouch {
-    sessions: Sessions,
-    payload: Payload,
-}
-
-impl Workload for SessionsTouch {
-    type Task = (Vec<sessionkit_core::Session>, usize);
-
-    async fn setup(&self, _index: usize) -> Self::Task {
-        let mut loaded = Vec::with_capacity(SESSIONS_PER_TASK);
-        for _ in 0..SESSIONS_PER_TASK {
-            let mut s = self.sessions.create();
-            self.payload.fill(&mut s);
-            s.save().await.expect("create");
-            let key = s.key().expect("saved").as_str().to_owned();
-            loaded.push(self.sessions.load(Some(&key)).await.expect("load"));
-        }
-        (loaded, 0)
-    }
-
-    async fn run(&self, (loaded, next): &mut Self::Task) {
-        let i = *next;
-        *next = (*next + 1) % SESSIONS_PER_TASK;
-        loaded[i].touch().await.expect("touch");
-    }
-}
-
-/// Touch is not one of the shared [`Op`]s, so its groups are timed here the way the shared
-/// helpers time theirs: each sample's iterations split evenly over `tasks` tokio tasks, the
-/// whole batch timed.
-fn bench_touch<W: Workload>(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    suite: &Suite,
-    name: &str,
-    workload: W,
-    tasks: usize,
-) {
-    let rt = suite.runtime();
-    let workload = Arc::new(workload);
-    let mut states: Option<Vec<W::Task>> = Some(rt.block_on(async {
-        let mut states = Vec::with_capacity(tasks);
-        for i in 0..tasks {
-            states.push(workload.setup(i).await);
-        }
-        states
-    }));
-    group.bench_function(BenchmarkId::from_parameter(name), |b| {
-        b.iter_custom(|iters| {
-            let states_now = states.take().expect("task state");
-            let n = states_now.len() as u64;
-            let start = Instant::now();
-            let back = rt.block_on(async {
-                let handles: Vec<_> = states_now
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, mut state)| {
-                        let workload = Arc::clone(&workload);
-                        let mine = iters / n + u64::from((i as u64) < iters % n);
-                        tokio::spawn(async move {
-                            for _ in 0..mine {
-                                workload.run(&mut state).await;
-                            }
-                            state
-                        })
-                    })
-                    .collect();
-                let mut back = Vec::with_capacity(handles.len());
-                for h in handles {
-                    back.push(h.await.expect("a benchmark task panicked"));
-                }
-                back
-            });
-            let elapsed: Duration = start.elapsed();
-            states = Some(back);
-            elapsed
-        });
-    });
-}
-
 fn redis_benches(c: &mut Criterion) {
     let suite = Suite::new("redis");
     let server: Provided = Service::Redis
@@ -413,23 +332,22 @@ fn redis_benches(c: &mut Criterion) {
     }
 
     for tasks in TASK_COUNTS {
-        let mut group = c.benchmark_group(format!("touch/{}/{tasks}tasks", payload.label()));
-        group.throughput(Throughput::Elements(1));
+        let mut group = suite.named_group(c, "touch", &payload, tasks);
         let touch = SessionsTouch {
             sessions: sessions(),
             payload: payload.clone(),
         };
-        bench_touch(&mut group, &suite, "sessionkit-redis", touch, tasks);
+        group.bench("sessionkit-redis", touch);
         let direct = StoreBytes {
             store: store.clone(),
             op: RawOp::Touch,
             bytes: bytes.clone(),
         };
-        bench_touch(&mut group, &suite, "redis-store-bytes", direct, tasks);
+        group.bench("redis-store-bytes", direct);
         let raw = suite
             .runtime()
             .block_on(RawRedis::new(&url, RawOp::Touch, &payload));
-        bench_touch(&mut group, &suite, "raw-redis-rs", raw, tasks);
+        group.bench("raw-redis-rs", raw);
         // tower-sessions' store has no touch: expiry changes only by saving the record.
         group.finish();
     }

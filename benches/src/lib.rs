@@ -385,14 +385,38 @@ impl Suite {
         payload: &Payload,
         tasks: usize,
     ) -> Group<'a> {
-        let name = format!("{prefix}{}/{}/{}tasks", op.name(), payload.label(), tasks);
+        self.make_group(c, prefix, op.name(), payload, tasks)
+    }
+
+    /// The group `{op_name}/{payload}/{tasks}tasks` for an operation that is not one of the
+    /// shared [`Op`]s, e.g. `touch`, which only some back ends have: its workloads decide what
+    /// one operation is.
+    pub fn named_group<'a>(
+        &'a self,
+        c: &'a mut Criterion,
+        op_name: &'static str,
+        payload: &Payload,
+        tasks: usize,
+    ) -> Group<'a> {
+        self.make_group(c, "", op_name, payload, tasks)
+    }
+
+    fn make_group<'a>(
+        &'a self,
+        c: &'a mut Criterion,
+        prefix: &str,
+        op_name: &'static str,
+        payload: &Payload,
+        tasks: usize,
+    ) -> Group<'a> {
+        let name = format!("{prefix}{op_name}/{}/{tasks}tasks", payload.label());
         let mut inner = c.benchmark_group(name.clone());
         inner.throughput(Throughput::Elements(1));
         Group {
             suite: self,
             inner,
             name,
-            op,
+            op_name,
             payload_label: payload.label(),
             payload_bytes: payload.encoded_len(),
             tasks,
@@ -406,7 +430,8 @@ pub struct Group<'a> {
     suite: &'a Suite,
     inner: BenchmarkGroup<'a, WallTime>,
     name: String,
-    op: Op,
+    /// The operation's name in the latency CSV (`load`, `touch`...).
+    op_name: &'static str,
     payload_label: &'static str,
     payload_bytes: usize,
     tasks: usize,
@@ -478,7 +503,7 @@ impl Group<'_> {
             f,
             "{now},{},{},{},{},{},{backend},{},{},{},{},{}",
             self.suite.name,
-            self.op.name(),
+            self.op_name,
             self.payload_label,
             self.payload_bytes,
             self.tasks,
@@ -942,6 +967,39 @@ impl<S: TowerSessionStore> Workload for TowerStoreWorkload<S> {
                 self.store.save(&record).await.expect("save");
             }
         }
+    }
+}
+
+/// sessionkit's rolling-session touch: [`Session::touch`] on a loaded session (for
+/// [`Suite::named_group`] groups named `touch`; touch is not one of the shared [`Op`]s because
+/// not every peer has it).
+#[derive(Debug)]
+pub struct SessionsTouch {
+    /// The sessions under test.
+    pub sessions: Sessions,
+    /// What each session holds.
+    pub payload: Payload,
+}
+
+impl Workload for SessionsTouch {
+    type Task = (Vec<Session>, usize);
+
+    async fn setup(&self, _index: usize) -> Self::Task {
+        let mut loaded = Vec::with_capacity(SESSIONS_PER_TASK);
+        for _ in 0..SESSIONS_PER_TASK {
+            let mut s = self.sessions.create();
+            self.payload.fill(&mut s);
+            s.save().await.expect("create");
+            let key = s.key().expect("saved").as_str().to_owned();
+            loaded.push(self.sessions.load(Some(&key)).await.expect("load"));
+        }
+        (loaded, 0)
+    }
+
+    async fn run(&self, (loaded, next): &mut Self::Task) {
+        let i = *next;
+        *next = (*next + 1) % SESSIONS_PER_TASK;
+        loaded[i].touch().await.expect("touch");
     }
 }
 
