@@ -120,7 +120,7 @@ fn every_cell_names_a_workspace_package() {
             cell.name,
             dir.display()
         );
-        if let Run::Example(example) = cell.run {
+        if let Run::Example(example) | Run::RootExample(example) = cell.run {
             let file = dir.join("examples").join(format!("{example}.rs"));
             let folder = dir.join("examples").join(example).join("main.rs");
             assert!(
@@ -173,13 +173,7 @@ fn reads_package_names_and_members() {
 /// The `--test NAME` targets a cell runs; `None` when it runs every test target (a tests cell
 /// that names none).
 fn named_tests(cell: &crate::matrix::Cell) -> Option<Vec<&'static str>> {
-    let cargo_args: Vec<&'static str> = cell
-        .args
-        .iter()
-        .copied()
-        .take_while(|a| *a != "--")
-        .collect();
-    let named: Vec<&'static str> = cargo_args
+    let named: Vec<&'static str> = cargo_args(cell)
         .windows(2)
         .filter(|pair| pair[0] == "--test")
         .map(|pair| pair[1])
@@ -191,10 +185,95 @@ fn named_tests(cell: &crate::matrix::Cell) -> Option<Vec<&'static str>> {
     }
 }
 
+/// The cell's arguments for cargo (those before `--`).
+fn cargo_args(cell: &crate::matrix::Cell) -> Vec<&'static str> {
+    cell.args
+        .iter()
+        .copied()
+        .take_while(|a| *a != "--")
+        .collect()
+}
+
+/// A manifest's `[[test]]` targets with their `required-features`, and its default features.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TestTargets {
+    required: BTreeMap<String, Vec<String>>,
+    default_features: Vec<String>,
+}
+
+/// The strings of a one-line TOML array: `["a", "b"]` -> `a`, `b`.
+fn string_list(value: &str) -> Vec<String> {
+    value
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(',')
+        .map(|item| item.trim().trim_matches('"').to_owned())
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
+fn test_targets(manifest: &Path) -> TestTargets {
+    let text = fs::read_to_string(manifest).unwrap_or_default();
+    let mut targets = TestTargets::default();
+    let mut section = String::new();
+    let mut name: Option<String> = None;
+    let mut required = Vec::new();
+    let mut flush = |name: &mut Option<String>, required: &mut Vec<String>| {
+        if let Some(name) = name.take() {
+            targets.required.insert(name, std::mem::take(required));
+        }
+        required.clear();
+    };
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            flush(&mut name, &mut required);
+            section = line.to_owned();
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        match (section.as_str(), key.trim()) {
+            ("[[test]]", "name") => name = Some(value.trim().trim_matches('"').to_owned()),
+            ("[[test]]", "required-features") => required = string_list(value),
+            ("[features]", "default") => targets.default_features = string_list(value),
+            _ => {}
+        }
+    }
+    flush(&mut name, &mut required);
+    targets
+}
+
+/// Whether `cell`, which runs every test target, builds `test` (its required features are on).
+fn runs_all_includes(cell: &crate::matrix::Cell, targets: &TestTargets, test: &str) -> bool {
+    let Some(required) = targets.required.get(test) else {
+        return true;
+    };
+    let defaults_on = !cargo_args(cell).contains(&"--no-default-features");
+    required.iter().all(|feature| {
+        cell.features.contains(&feature.as_str())
+            || (defaults_on && targets.default_features.contains(feature))
+    })
+}
+
+#[test]
+fn reads_required_features() {
+    let root = workspace_root();
+    let redis = test_targets(&root.join("crates/redis/Cargo.toml"));
+    assert_eq!(redis.required["tls"], ["tls-rustls"]);
+    assert_eq!(redis.required["cluster_faults"], ["cluster"]);
+    assert_eq!(redis.default_features, ["cluster"]);
+    let single = CELLS.iter().find(|c| c.name == "redis-single").unwrap();
+    assert!(!runs_all_includes(single, &redis, "tls"));
+    assert!(!runs_all_includes(single, &redis, "cluster_faults"));
+    assert!(runs_all_includes(single, &redis, "commands"));
+}
+
 #[test]
 fn every_test_file_runs_in_some_cell() {
-    // A package whose cells pick test files with `--test` must not leave one out: a test file
-    // that no cell names would silently never run.
+    // A test file that no cell names, and that no cell running every target builds (cargo
+    // leaves out targets whose `required-features` are off), would silently never run.
     let root = workspace_root();
     let packages = packages(&root);
     for (package, dir) in &packages {
@@ -202,31 +281,28 @@ fn every_test_file_runs_in_some_cell() {
         if cells.is_empty() {
             continue;
         }
-        let mut named = HashSet::new();
-        let mut runs_all = false;
-        for cell in &cells {
-            match named_tests(cell) {
-                None => runs_all = true,
-                Some(tests) => named.extend(tests),
-            }
-        }
-        if runs_all {
-            continue;
-        }
+        let targets = test_targets(&dir.join("Cargo.toml"));
         let Ok(entries) = fs::read_dir(dir.join("tests")) else {
             continue;
         };
         let mut missing: Vec<String> = entries
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+            .filter(|p| p.extension().is_some_and(|x| x == "rs") || p.join("main.rs").is_file())
             .filter_map(|p| Some(p.file_stem()?.to_str()?.to_owned()))
-            .filter(|stem| !named.contains(stem.as_str()))
+            .filter(|stem| {
+                !cells.iter().any(|cell| match named_tests(cell) {
+                    None => runs_all_includes(cell, &targets, stem),
+                    Some(named) => named.contains(&stem.as_str()),
+                })
+            })
             .collect();
         missing.sort();
         assert!(
             missing.is_empty(),
-            "{package}: no test-matrix cell runs tests/{{{}}}.rs; name them with --test in xtask/src/matrix.rs",
+            "{package}: no test-matrix cell runs tests/{{{}}}.rs; name them with --test in \
+             xtask/src/matrix.rs (a cell that runs every target leaves out those whose \
+             required-features it does not turn on)",
             missing.join(",")
         );
     }

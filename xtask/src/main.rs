@@ -1,10 +1,11 @@
 //! `cargo xtask`: repository automation for sessionkit.
 //!
 //! ```text
-//! cargo xtask test-matrix [--list] [--only PREFIX]
+//! cargo xtask test-matrix [--list] [--only PREFIX] [--no-install]
 //! ```
 //!
-//! `test-matrix` builds and runs every cell of the test matrix (see `matrix.rs`), giving each
+//! `test-matrix` first checks the system packages the selected cells need (see `setup.rs`),
+//! installing the missing ones with apt-get when it may, then builds and runs every cell of the test matrix (see `matrix.rs`), giving each
 //! cell its servers through `sessionkit-testkit`: the address in the cell's `SESSIONKIT_*`
 //! variables when set, else a throwaway server started for the cell and stopped after it.
 
@@ -12,6 +13,7 @@
 mod checks;
 mod matrix;
 mod run;
+mod setup;
 
 use std::process::ExitCode;
 
@@ -19,12 +21,17 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test-matrix [--list] [--only PREFIX]
-      Build, then run, every cell of the test matrix with its servers (from SESSIONKIT_*
-      variables when set, else throwaway servers). Prints one line per cell and
-      `N passed, M failed`; exits non-zero if any cell failed or could not run.
+  test-matrix [--list] [--only PREFIX] [--no-install]
+      Check the system packages the cells need (servers, their clients, C libraries);
+      install the missing ones with apt-get when running as root on a machine that has it,
+      else stop before building with one message naming them and the install command.
+      Then build, then run, every cell of the test matrix with its servers (from
+      SESSIONKIT_* variables when set, else throwaway servers). Prints one line per cell
+      and `N passed, M failed`; exits non-zero if any cell failed or could not run, 2 if
+      packages are missing.
       --list          print the cells and exit
       --only PREFIX   only the cells whose name starts with PREFIX
+      --no-install    never install packages: report what is missing and stop
   help
       Print this message.";
 
@@ -52,6 +59,7 @@ fn main() -> ExitCode {
 struct MatrixArgs {
     list: bool,
     only: Option<String>,
+    no_install: bool,
 }
 
 fn parse_matrix_args(args: &[String]) -> Result<MatrixArgs, String> {
@@ -60,6 +68,7 @@ fn parse_matrix_args(args: &[String]) -> Result<MatrixArgs, String> {
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--list" => parsed.list = true,
+            "--no-install" => parsed.no_install = true,
             "--only" => {
                 let prefix = iter.next().ok_or("--only needs a PREFIX")?;
                 parsed.only = Some(prefix.clone());
@@ -96,6 +105,10 @@ fn test_matrix(args: &[String]) -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
+    if let Err(message) = setup::ensure(&cells, !args.no_install) {
+        eprintln!("{message}");
+        return ExitCode::from(2);
+    }
     let root = run::workspace_root();
     let built = run::build_all(&root, &cells);
     let total = cells.len();
@@ -127,17 +140,19 @@ mod tests {
     fn parses_list_and_only() {
         assert_eq!(parse_matrix_args(&[]), Ok(MatrixArgs::default()));
         assert_eq!(
-            parse_matrix_args(&strings(&["--list", "--only", "db-"])),
+            parse_matrix_args(&strings(&["--list", "--only", "db-", "--no-install"])),
             Ok(MatrixArgs {
                 list: true,
-                only: Some("db-".to_owned())
+                only: Some("db-".to_owned()),
+                no_install: true,
             })
         );
         assert_eq!(
             parse_matrix_args(&strings(&["--only=redis"])),
             Ok(MatrixArgs {
                 list: false,
-                only: Some("redis".to_owned())
+                only: Some("redis".to_owned()),
+                no_install: false,
             })
         );
         assert!(parse_matrix_args(&strings(&["--only"])).is_err());

@@ -9,6 +9,19 @@ pub(crate) enum Run {
     Tests,
     /// `cargo run -p PACKAGE --example NAME [--features ...] ARGS`
     Example(&'static str),
+    /// `cargo run --example NAME`, exactly as the README prints it: no `-p`, so an example
+    /// name that more than one package has fails here as it would for a new user.
+    RootExample(&'static str),
+}
+
+/// A C library a cell's build links, so it must be installed before cargo runs (a missing one
+/// would otherwise surface as a `-sys` crate's build error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lib {
+    /// libpq (pq-sys).
+    Postgres,
+    /// libmysqlclient or libmariadb (mysqlclient-sys).
+    Mysql,
 }
 
 /// One cell of the matrix: a package, built with some features, run against some services.
@@ -25,6 +38,10 @@ pub(crate) struct Cell {
     pub(crate) services: &'static [Service],
     /// Servers the tests start themselves (fault tests): only checked to be installed.
     pub(crate) own_servers: &'static [Service],
+    /// C libraries the build links.
+    pub(crate) links: &'static [Lib],
+    /// Other programs the tests run (each must be known to `setup::needed`).
+    pub(crate) programs: &'static [&'static str],
     /// Extra environment for the cargo command.
     pub(crate) env: &'static [(&'static str, &'static str)],
     /// Extra cargo arguments (`--no-default-features`, `--test NAME`, `--`, harness flags).
@@ -43,6 +60,8 @@ const CELL: Cell = Cell {
     features: &[],
     services: &[],
     own_servers: &[],
+    links: &[],
+    programs: &[],
     env: &[],
     args: &[],
     run: Run::Tests,
@@ -60,6 +79,9 @@ const ALL_SERVERS: &[Service] = &[
 
 /// The features every `db-*` cell builds sessionkit-db with, so that the cells share one build.
 const DB_FEATURES: &[&str] = &["postgres", "mysql", "sqlite"];
+
+/// What a build with both client databases links.
+const DB_LIBS: &[Lib] = &[Lib::Postgres, Lib::Mysql];
 
 /// The matrix. Adding a cell is adding an entry.
 pub(crate) const CELLS: &[Cell] = &[
@@ -88,6 +110,7 @@ pub(crate) const CELLS: &[Cell] = &[
         name: "facade-full",
         package: "sessionkit",
         features: &["full"],
+        links: DB_LIBS,
         services: &[
             Service::Redis,
             Service::Memcached { nodes: 1 },
@@ -99,7 +122,7 @@ pub(crate) const CELLS: &[Cell] = &[
     Cell {
         name: "facade-quickstart",
         package: "sessionkit",
-        run: Run::Example("quickstart"),
+        run: Run::RootExample("quickstart"),
         ..CELL
     },
     Cell {
@@ -124,6 +147,16 @@ pub(crate) const CELLS: &[Cell] = &[
             "--test",
             "cluster_faults",
         ],
+        ..CELL
+    },
+    Cell {
+        // rediss:// against a TLS-only redis-server the test starts with its own private CA.
+        name: "redis-tls",
+        package: "sessionkit-redis",
+        features: &["tls-rustls"],
+        own_servers: &[Service::Redis],
+        programs: &["openssl"],
+        args: &["--no-default-features", "--test", "tls"],
         ..CELL
     },
     Cell {
@@ -153,6 +186,7 @@ pub(crate) const CELLS: &[Cell] = &[
         name: "db-sqlite",
         package: "sessionkit-db",
         features: DB_FEATURES,
+        links: DB_LIBS,
         args: &["--lib", "--test", "conformance_sqlite"],
         ..CELL
     },
@@ -160,6 +194,7 @@ pub(crate) const CELLS: &[Cell] = &[
         name: "db-postgres",
         package: "sessionkit-db",
         features: DB_FEATURES,
+        links: DB_LIBS,
         services: &[Service::Postgres],
         args: &["--test", "conformance_postgres", "--test", "soak"],
         ..CELL
@@ -168,6 +203,7 @@ pub(crate) const CELLS: &[Cell] = &[
         name: "db-mysql",
         package: "sessionkit-db",
         features: DB_FEATURES,
+        links: DB_LIBS,
         services: &[Service::Mysql],
         args: &["--test", "conformance_mysql"],
         ..CELL
@@ -177,6 +213,7 @@ pub(crate) const CELLS: &[Cell] = &[
         name: "db-store",
         package: "sessionkit-db",
         features: DB_FEATURES,
+        links: DB_LIBS,
         services: &[Service::Postgres, Service::Mysql],
         args: &["--test", "store"],
         ..CELL
@@ -186,6 +223,7 @@ pub(crate) const CELLS: &[Cell] = &[
         name: "db-faults",
         package: "sessionkit-db",
         features: DB_FEATURES,
+        links: DB_LIBS,
         own_servers: &[Service::Postgres, Service::Mysql],
         args: &["--test", "faults"],
         ..CELL
@@ -194,7 +232,8 @@ pub(crate) const CELLS: &[Cell] = &[
         name: "db-quickstart",
         package: "sessionkit-db",
         features: DB_FEATURES,
-        run: Run::Example("quickstart"),
+        links: DB_LIBS,
+        run: Run::Example("db_quickstart"),
         ..CELL
     },
     // The cached database back end: each cache in front of each database, the conformance suite
@@ -202,12 +241,14 @@ pub(crate) const CELLS: &[Cell] = &[
     Cell {
         name: "cached-db-locmem-sqlite",
         package: "sessionkit-cached-db",
+        links: &[Lib::Postgres],
         args: &["--lib", "--test", "conformance_locmem_sqlite"],
         ..CELL
     },
     Cell {
         name: "cached-db-locmem-postgres",
         package: "sessionkit-cached-db",
+        links: &[Lib::Postgres],
         services: &[Service::Postgres],
         args: &["--test", "conformance_locmem_postgres"],
         ..CELL
@@ -215,6 +256,7 @@ pub(crate) const CELLS: &[Cell] = &[
     Cell {
         name: "cached-db-redis-sqlite",
         package: "sessionkit-cached-db",
+        links: &[Lib::Postgres],
         services: &[Service::Redis],
         args: &["--test", "conformance_redis_sqlite"],
         ..CELL
@@ -222,6 +264,7 @@ pub(crate) const CELLS: &[Cell] = &[
     Cell {
         name: "cached-db-redis-postgres",
         package: "sessionkit-cached-db",
+        links: &[Lib::Postgres],
         services: &[Service::Redis, Service::Postgres],
         own_servers: &[Service::Redis, Service::Memcached { nodes: 1 }],
         args: &[
@@ -239,6 +282,7 @@ pub(crate) const CELLS: &[Cell] = &[
     Cell {
         name: "cached-db-memcached-sqlite",
         package: "sessionkit-cached-db",
+        links: &[Lib::Postgres],
         services: &[Service::Memcached { nodes: 1 }],
         args: &["--test", "conformance_memcached_sqlite"],
         ..CELL
@@ -246,6 +290,7 @@ pub(crate) const CELLS: &[Cell] = &[
     Cell {
         name: "cached-db-memcached-postgres",
         package: "sessionkit-cached-db",
+        links: &[Lib::Postgres],
         services: &[Service::Memcached { nodes: 1 }, Service::Postgres],
         args: &["--test", "conformance_memcached_postgres"],
         ..CELL
@@ -274,13 +319,23 @@ impl Cell {
         }
     }
 
+    /// `-p PACKAGE`, or nothing for a [`Run::RootExample`].
+    fn package_args(&self) -> Vec<String> {
+        match self.run {
+            Run::RootExample(_) => Vec::new(),
+            Run::Tests | Run::Example(_) => vec!["-p".to_owned(), self.package.to_owned()],
+        }
+    }
+
     /// The cargo arguments that build what the cell runs, without running it.
     pub(crate) fn build_args(&self) -> Vec<String> {
         let mut args = match self.run {
             Run::Tests => vec!["test".to_owned(), "--no-run".to_owned()],
-            Run::Example(name) => vec!["build".to_owned(), "--example".to_owned(), name.to_owned()],
+            Run::Example(name) | Run::RootExample(name) => {
+                vec!["build".to_owned(), "--example".to_owned(), name.to_owned()]
+            }
         };
-        args.extend(["-p".to_owned(), self.package.to_owned()]);
+        args.extend(self.package_args());
         args.extend(self.feature_args());
         // Everything before `--` is for cargo; after it, for the test harness or the example.
         args.extend(
@@ -296,9 +351,11 @@ impl Cell {
     pub(crate) fn run_args(&self) -> Vec<String> {
         let mut args = match self.run {
             Run::Tests => vec!["test".to_owned()],
-            Run::Example(name) => vec!["run".to_owned(), "--example".to_owned(), name.to_owned()],
+            Run::Example(name) | Run::RootExample(name) => {
+                vec!["run".to_owned(), "--example".to_owned(), name.to_owned()]
+            }
         };
-        args.extend(["-p".to_owned(), self.package.to_owned()]);
+        args.extend(self.package_args());
         args.extend(self.feature_args());
         if self.run == Run::Tests {
             args.push("--no-fail-fast".to_owned());
@@ -323,6 +380,7 @@ impl Cell {
         let mut text = match self.run {
             Run::Tests => "tests".to_owned(),
             Run::Example(name) => format!("example {name}"),
+            Run::RootExample(name) => format!("example {name} (no -p)"),
         };
         for arg in self.args {
             text.push(' ');

@@ -21,7 +21,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> sessionkit_core::Result<()> {
-//! // In production the second store is a `sessionkit_db::DbStore` (see examples/quickstart.rs).
+//! // In production the second store is a `sessionkit_db::DbStore` (see examples/cached_db_quickstart.rs).
 //! let store = CachedDbStore::try_new(LocMemStore::default(), LocMemStore::default())?;
 //! let sessions = Sessions::new(store.clone());
 //!

@@ -17,7 +17,7 @@ pub use error::{Error, Result};
 pub use mariadb::MariadbServer;
 pub use memcached::MemcachedServers;
 pub use postgres::PostgresServer;
-pub use process::TempDir;
+pub use process::{find_program, TempDir};
 pub use redis::{RedisCluster, RedisServer, CLUSTER_MASTERS};
 pub use service::{Provided, Service};
 pub use watchdog::WATCHDOG_ARG0;

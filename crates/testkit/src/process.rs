@@ -50,8 +50,9 @@ fn postgres_bin_dirs() -> Vec<PathBuf> {
     versions.into_iter().map(|(_, dir)| dir).collect()
 }
 
-/// Finds `binary` on `PATH`, in the sbin directories, then in `/usr/lib/postgresql/*/bin`.
-pub(crate) fn find_binary(binary: &'static str, package: &'static str) -> Result<PathBuf> {
+/// Where the testkit finds `program`: on `PATH`, in the sbin directories, then in
+/// `/usr/lib/postgresql/*/bin` (newest first); `None` when it is in none of them.
+pub fn find_program(program: &str) -> Option<PathBuf> {
     let path_dirs = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -59,9 +60,13 @@ pub(crate) fn find_binary(binary: &'static str, package: &'static str) -> Result
         .into_iter()
         .chain(EXTRA_DIRS.iter().map(PathBuf::from))
         .chain(postgres_bin_dirs())
-        .map(|dir| dir.join(binary))
+        .map(|dir| dir.join(program))
         .find(|candidate| is_executable(candidate))
-        .ok_or(Error::MissingBinary { binary, package })
+}
+
+/// [`find_program`], or an error naming the package that provides `binary`.
+pub(crate) fn find_binary(binary: &'static str, package: &'static str) -> Result<PathBuf> {
+    find_program(binary).ok_or(Error::MissingBinary { binary, package })
 }
 
 /// Finds `binary` in `dir` first (so companion programs match the version found there), then

@@ -1,6 +1,6 @@
 //! The README's example: sessions in redis, from login to logout.
 //!
-//! `cargo run -p sessionkit-redis --example quickstart` with a redis on 127.0.0.1:6379, or
+//! `cargo run -p sessionkit-redis --example redis_quickstart` with a redis on 127.0.0.1:6379, or
 //! `SESSIONKIT_REDIS_URL=redis://HOST:PORT/DB` for another one.
 
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The README's example: sessions in a SQLite file, from migration to logout.
 //!
-//! `cargo run -p sessionkit-db --example quickstart` (SQLite is compiled in: no server needed).
+//! `cargo run -p sessionkit-db --example db_quickstart` (SQLite is compiled in: no server needed).
 //! With `SESSIONKIT_DB_URL=postgres://...` or `mysql://...` (and the crate's `postgres` /
 //! `mysql` feature) it runs against that database instead.
 

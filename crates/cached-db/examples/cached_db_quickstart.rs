@@ -1,5 +1,5 @@
 //! The README's example: sessions in a SQLite file with an in-process cache in front, from
-//! login to logout. Needs no server: `cargo run -p sessionkit-cached-db --example quickstart`.
+//! login to logout. Needs no server: `cargo run -p sessionkit-cached-db --example cached_db_quickstart`.
 
 use std::time::Duration;
 

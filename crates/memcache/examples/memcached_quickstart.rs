@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! memcached -l 127.0.0.1 -p 11211 &
-//! cargo run -p sessionkit-memcache --example quickstart
+//! cargo run -p sessionkit-memcache --example memcached_quickstart
 //! SESSIONKIT_MEMCACHED_URLS=memcache://10.0.0.1:11211,memcache://10.0.0.2:11211 \
-//!     cargo run -p sessionkit-memcache --example quickstart
+//!     cargo run -p sessionkit-memcache --example memcached_quickstart
 //! ```
 
 use std::time::Duration;
