@@ -350,18 +350,22 @@ pub(crate) fn ensure(cells: &[&Cell], may_install: bool) -> Result<(), String> {
 
 fn apt_install(packages: &[Package]) -> Result<(), String> {
     let run = |args: &[&str]| -> Result<(), String> {
-        let status = Command::new("apt-get")
+        // Quiet unless it fails: then its output is the explanation.
+        let out = Command::new("apt-get")
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .stdin(Stdio::null())
-            .status()
+            .output()
             .map_err(|e| format!("error: could not run apt-get: {e}"))?;
-        if status.success() {
+        if out.status.success() {
             Ok(())
         } else {
             Err(format!(
-                "error: `apt-get {}` failed ({status})",
-                args.join(" ")
+                "error: `apt-get {}` failed ({}):\n{}{}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
             ))
         }
     };
