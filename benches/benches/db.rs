@@ -63,10 +63,10 @@ fn session_config() -> SessionConfig {
 /// raw pools' timeouts.
 async fn db_store(url: &str, table: &str) -> DbStore {
     let store = DbConfig::new(url)
-        .table(table)
-        .pool_size(pool_size())
-        .connect_timeout(TIMEOUT)
-        .statement_timeout(TIMEOUT)
+        .with_table(table)
+        .with_pool_size(pool_size())
+        .with_connect_timeout(TIMEOUT)
+        .with_statement_timeout(TIMEOUT)
         .connect()
         .await
         .expect("connect sessionkit-db");
@@ -189,7 +189,7 @@ fn caches(suite: &Suite) -> Vec<Cache> {
         .expect("redis: set SESSIONKIT_REDIS_URL or install redis-server");
     let redis: RedisStore = suite.runtime().block_on(async {
         RedisConfig::new(redis_server.url())
-            .key_prefix(unique_prefix("cdb"))
+            .with_key_prefix(unique_prefix("cdb"))
             .connect()
             .await
             .expect("connect redis")

@@ -287,7 +287,7 @@ fn redis_benches(c: &mut Criterion) {
     );
     let store = suite.runtime().block_on(async {
         RedisConfig::new(&url)
-            .key_prefix(unique_prefix("store"))
+            .with_key_prefix(unique_prefix("store"))
             .connect()
             .await
             .expect("connect the store")

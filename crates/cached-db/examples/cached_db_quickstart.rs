@@ -22,7 +22,7 @@ async fn main() -> sessionkit_core::Result<()> {
 
     // An in-process cache is only coherent within ONE process: with several processes, put a
     // shared redis or memcached in front instead, or bound staleness with `cache_ttl`.
-    let options = CachedDbOptions::new().cache_ttl(Some(Duration::from_secs(300)));
+    let options = CachedDbOptions::new().with_cache_ttl(Some(Duration::from_secs(300)));
     let store = CachedDbStore::with_options(LocMemStore::default(), db, options)?;
     let sessions = Sessions::new(store.clone());
 

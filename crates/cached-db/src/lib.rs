@@ -44,7 +44,10 @@ mod options;
 mod store;
 
 pub use options::{
-    CachedDbOptions, DEFAULT_BYPASS_AFTER_ERRORS, DEFAULT_BYPASS_FOR, DEFAULT_CACHE_TIMEOUT,
-    DEFAULT_DELETE_RECHECK, DEFAULT_MAX_SUSPECT_KEYS,
+    CachedDbOptions, CachedDbUrl, DEFAULT_BYPASS_AFTER_ERRORS, DEFAULT_BYPASS_FOR,
+    DEFAULT_CACHE_TIMEOUT, DEFAULT_DELETE_RECHECK, DEFAULT_MAX_SUSPECT_KEYS, URL_PARAMETERS,
 };
 pub use store::{CacheStatus, CachedDbStore};
+
+/// The back end's name in errors.
+pub(crate) const BACKEND: &str = "cached-db";

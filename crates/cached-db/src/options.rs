@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use sessionkit_core::Codecs;
+use sessionkit_core::{Codecs, ConfigUrl, Error, Result};
+
+use crate::BACKEND;
 
 /// How many keys whose cache copy may be stale are remembered unless configured otherwise.
 pub const DEFAULT_MAX_SUSPECT_KEYS: usize = 100_000;
@@ -20,6 +22,91 @@ pub const DEFAULT_CACHE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long after a delete the cache copy is deleted a second time, unless configured otherwise.
 pub const DEFAULT_DELETE_RECHECK: Duration = Duration::from_secs(1);
 
+/// The query parameters of a `cached-db://` URL besides `cache` and `db`.
+pub const URL_PARAMETERS: [&str; 6] = [
+    "max_suspect_keys",
+    "bypass_after_errors",
+    "bypass_for",
+    "cache_ttl",
+    "delete_recheck",
+    "cache_timeout",
+];
+
+/// A `cached-db://` URL read by the shared rules of [`ConfigUrl`]: the cache's URL, the
+/// database's URL and the options. Opening the two stores is the caller's (the `sessionkit`
+/// facade's) part.
+#[derive(Debug, Clone)]
+pub struct CachedDbUrl {
+    /// The cache's URL (percent-decoded).
+    pub cache: String,
+    /// The database's URL (percent-decoded).
+    pub db: String,
+    /// The options the URL sets, defaults for the rest.
+    pub options: CachedDbOptions,
+}
+
+impl CachedDbUrl {
+    /// Reads `cached-db://?cache=CACHE_URL&db=DB_URL[&max_suspect_keys=N][&bypass_after_errors=N]
+    /// [&bypass_for=D][&cache_ttl=D][&delete_recheck=D|off][&cache_timeout=D|off]`. Write `&`
+    /// inside the nested URLs as `%26` (and `%` as `%25`); durations as `500ms`, `2s`. A host,
+    /// a path, an unknown or repeated parameter is a
+    /// [`Config`](sessionkit_core::ErrorKind::Config) error naming it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessionkit_cached_db::CachedDbUrl;
+    /// let url = CachedDbUrl::parse("cached-db://?cache=redis://h/0&db=postgres://u@h/app%3Fsslmode%3Drequire&cache_ttl=60s")?;
+    /// assert_eq!(url.db, "postgres://u@h/app?sslmode=require");
+    /// assert_eq!(url.options.cache_ttl(), Some(Duration::from_secs(60)));
+    /// # Ok::<(), sessionkit_core::Error>(())
+    /// ```
+    pub fn parse(url: &str) -> Result<Self> {
+        let mut u = ConfigUrl::parse(BACKEND, url)?;
+        u.require_scheme(&["cached-db"])?;
+        u.refuse_host()?;
+        u.refuse_path()?;
+        let (Some(cache), Some(db)) = (u.take("cache"), u.take("db")) else {
+            return Err(Error::config(
+                BACKEND,
+                "cached-db:// needs both cache=CACHE_URL and db=DATABASE_URL (write & inside them as %26)",
+            ));
+        };
+        let mut options = CachedDbOptions::new();
+        if let Some(n) = u.take_count("max_suspect_keys")? {
+            options = options.with_max_suspect_keys(n);
+        }
+        let errors = u.take_count("bypass_after_errors")?;
+        let window = u.take_duration("bypass_for")?;
+        if errors.is_some() || window.is_some() {
+            options = options.with_bypass_after(
+                errors.unwrap_or(DEFAULT_BYPASS_AFTER_ERRORS),
+                window.unwrap_or(DEFAULT_BYPASS_FOR),
+            );
+        }
+        if let Some(d) = u.take_duration("cache_ttl")? {
+            options = options.with_cache_ttl(Some(d));
+        }
+        if let Some(d) = take_optional_duration(&mut u, "delete_recheck")? {
+            options = options.with_delete_recheck(d);
+        }
+        if let Some(d) = take_optional_duration(&mut u, "cache_timeout")? {
+            options = options.with_cache_timeout(d);
+        }
+        let known: Vec<&str> = ["cache", "db"].into_iter().chain(URL_PARAMETERS).collect();
+        u.finish(&known)?;
+        Ok(Self { cache, db, options })
+    }
+}
+
+/// A duration, or `off` for `None`.
+fn take_optional_duration(u: &mut ConfigUrl, name: &str) -> Result<Option<Option<Duration>>> {
+    if u.clone().take(name).as_deref() == Some("off") {
+        u.take(name);
+        return Ok(Some(None));
+    }
+    Ok(u.take_duration(name)?.map(Some))
+}
+
 /// Settings of a [`CachedDbStore`](crate::CachedDbStore). The defaults suit most services;
 /// each setting says when to change it.
 ///
@@ -28,9 +115,9 @@ pub const DEFAULT_DELETE_RECHECK: Duration = Duration::from_secs(1);
 /// use sessionkit_cached_db::CachedDbOptions;
 ///
 /// let options = CachedDbOptions::new()
-///     .cache_ttl(Some(Duration::from_secs(60))) // entries live at most a minute in the cache
-///     .bypass_after(3, Duration::from_secs(5));
-/// assert_eq!(options.cache_ttl_value(), Some(Duration::from_secs(60)));
+///     .with_cache_ttl(Some(Duration::from_secs(60))) // entries live at most a minute in the cache
+///     .with_bypass_after(3, Duration::from_secs(5));
+/// assert_eq!(options.cache_ttl(), Some(Duration::from_secs(60)));
 /// ```
 #[derive(Debug, Clone)]
 pub struct CachedDbOptions {
@@ -74,7 +161,7 @@ impl CachedDbOptions {
     /// have left stale has expired (logged as an error). Raise it if a long cache outage under
     /// heavy write traffic could touch more distinct sessions than this. Zero is treated as 1.
     #[must_use]
-    pub fn max_suspect_keys(mut self, keys: usize) -> Self {
+    pub fn with_max_suspect_keys(mut self, keys: usize) -> Self {
         self.max_suspect_keys = keys.max(1);
         self
     }
@@ -85,7 +172,7 @@ impl CachedDbOptions {
     /// timeout to every request. `errors` of zero is treated as 1; a zero window disables the
     /// bypass (every request tries the cache).
     #[must_use]
-    pub fn bypass_after(mut self, errors: u32, window: Duration) -> Self {
+    pub fn with_bypass_after(mut self, errors: u32, window: Duration) -> Self {
         self.bypass_after_errors = errors.max(1);
         self.bypass_for = window;
         self
@@ -100,7 +187,7 @@ impl CachedDbOptions {
     /// the cache is in-process memory and the service runs more than one process: a cached
     /// copy is then served for at most `ttl` after the database changed.
     #[must_use]
-    pub fn cache_ttl(mut self, ttl: Option<Duration>) -> Self {
+    pub fn with_cache_ttl(mut self, ttl: Option<Duration>) -> Self {
         self.cache_ttl = ttl;
         self
     }
@@ -110,7 +197,7 @@ impl CachedDbOptions {
     /// logout and writes its copy back into the cache just after cannot keep the logged-out
     /// session alive. Make it longer than your slowest request.
     #[must_use]
-    pub fn delete_recheck(mut self, delay: Option<Duration>) -> Self {
+    pub fn with_delete_recheck(mut self, delay: Option<Duration>) -> Self {
         self.delete_recheck = delay;
         self
     }
@@ -120,7 +207,7 @@ impl CachedDbOptions {
     /// the database, so a hung cache never holds a request for long. Keep it above the cache
     /// store's own timeouts, which are the ones that should normally trip.
     #[must_use]
-    pub fn cache_timeout(mut self, limit: Option<Duration>) -> Self {
+    pub fn with_cache_timeout(mut self, limit: Option<Duration>) -> Self {
         self.cache_timeout = limit;
         self
     }
@@ -130,33 +217,33 @@ impl CachedDbOptions {
     /// codec of your own; records no codec can read are served from the database and simply
     /// not cached on load.
     #[must_use]
-    pub fn codecs(mut self, codecs: Codecs) -> Self {
+    pub fn with_codecs(mut self, codecs: Codecs) -> Self {
         self.codecs = codecs;
         self
     }
 
-    /// The configured [`max_suspect_keys`](Self::max_suspect_keys).
-    pub fn max_suspect_keys_value(&self) -> usize {
+    /// The configured [`max_suspect_keys`](Self::with_max_suspect_keys).
+    pub fn max_suspect_keys(&self) -> usize {
         self.max_suspect_keys
     }
 
-    /// The configured [`bypass_after`](Self::bypass_after) errors and window.
-    pub fn bypass_after_value(&self) -> (u32, Duration) {
+    /// The configured [`bypass_after`](Self::with_bypass_after) errors and window.
+    pub fn bypass_after(&self) -> (u32, Duration) {
         (self.bypass_after_errors, self.bypass_for)
     }
 
-    /// The configured [`cache_ttl`](Self::cache_ttl).
-    pub fn cache_ttl_value(&self) -> Option<Duration> {
+    /// The configured [`cache_ttl`](Self::with_cache_ttl).
+    pub fn cache_ttl(&self) -> Option<Duration> {
         self.cache_ttl
     }
 
-    /// The configured [`cache_timeout`](Self::cache_timeout).
-    pub fn cache_timeout_value(&self) -> Option<Duration> {
+    /// The configured [`cache_timeout`](Self::with_cache_timeout).
+    pub fn cache_timeout(&self) -> Option<Duration> {
         self.cache_timeout
     }
 
-    /// The configured [`delete_recheck`](Self::delete_recheck) delay.
-    pub fn delete_recheck_value(&self) -> Option<Duration> {
+    /// The configured [`delete_recheck`](Self::with_delete_recheck) delay.
+    pub fn delete_recheck(&self) -> Option<Duration> {
         self.delete_recheck
     }
 }

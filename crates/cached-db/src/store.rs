@@ -8,13 +8,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 
-use sessionkit_core::{async_trait, Error, KeyFormat, Result, SessionKey, SessionStore, UnixTime};
+use sessionkit_core::{
+    async_trait, Error, Housekeeping, KeyFormat, Result, SessionKey, SessionStore, StoreStats,
+    UnixTime,
+};
 
 use crate::health::Health;
 use crate::options::CachedDbOptions;
 
 /// The back-end name errors of this crate carry.
-const BACKEND: &str = "cached-db";
+use crate::BACKEND;
 
 /// Per-key lock stripes (a power of two).
 const STRIPES: usize = 1024;
@@ -642,6 +645,31 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedDbStore<C, D> {
 
     /// The database's count. The cache is asked to clear too (an in-process cache needs it;
     /// redis and memcached expire entries by themselves); its answer is ignored.
+    /// The database's stats, under the name `cached-db`.
+    async fn stats(&self) -> Result<StoreStats> {
+        let mut stats = self.inner.db.stats().await?;
+        stats.backend = BACKEND;
+        Ok(stats)
+    }
+
+    fn housekeeping(&self) -> Housekeeping {
+        self.inner.db.housekeeping()
+    }
+
+    /// One batch of the database's, then the cache's own clearing as for `clear_expired`.
+    async fn clear_expired_batch(&self, max: u64) -> Result<u64> {
+        self.check()?;
+        let cleared = self.inner.db.clear_expired_batch(max).await?;
+        if cleared < max && self.inner.health.cache_allowed() {
+            let h = &self.inner.health;
+            match self.bounded(self.inner.cache.clear_expired()).await {
+                Ok(_) => h.on_success(),
+                Err(e) => h.on_error(&e, "clear_expired"),
+            }
+        }
+        Ok(cleared)
+    }
+
     async fn clear_expired(&self) -> Result<u64> {
         self.check()?;
         let cleared = self.inner.db.clear_expired().await?;

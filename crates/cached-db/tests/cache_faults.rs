@@ -22,7 +22,7 @@ const HANG: Duration = Duration::from_secs(10);
 type Store = CachedDbStore<Arc<dyn SessionStore>, Arc<dyn SessionStore>>;
 
 fn options() -> CachedDbOptions {
-    CachedDbOptions::new().bypass_after(3, Duration::from_millis(300))
+    CachedDbOptions::new().with_bypass_after(3, Duration::from_millis(300))
 }
 
 /// One request cycle: load, check the counter is what this task saved last, bump it, save.

@@ -126,7 +126,7 @@ async fn direct_database_delete_is_served_until_the_cache_copy_expires() {
         common::Cache::Redis,
         Db::Postgres,
         4,
-        CachedDbOptions::new().cache_ttl(Some(ttl)),
+        CachedDbOptions::new().with_cache_ttl(Some(ttl)),
     )
     .await;
     let store = &store.store;
@@ -278,7 +278,7 @@ async fn in_process_caches_are_not_coherent_across_instances() {
     let (first_db, url, table) = common::db_named(Db::Sqlite, "local", 4, &mut res).await;
     let second_db = common::db_at(&url, &table, 4).await;
     let ttl = Duration::from_secs(2);
-    let options = CachedDbOptions::new().cache_ttl(Some(ttl));
+    let options = CachedDbOptions::new().with_cache_ttl(Some(ttl));
     let a = CachedDbStore::with_options(LocMemStore::default(), first_db, options.clone()).unwrap();
     let b = CachedDbStore::with_options(LocMemStore::default(), second_db, options).unwrap();
     let (sa, sb) = (Sessions::new(a.clone()), Sessions::new(b.clone()));

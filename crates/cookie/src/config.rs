@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use sessionkit_core::{Error, Result, DEFAULT_COOKIE_AGE};
+use sessionkit_core::{quote_short, ConfigUrl, Error, Result, DEFAULT_COOKIE_AGE};
 
 /// The shortest secret accepted, in bytes. A secret is the only thing standing between a client
 /// and a forged session, so it must be long and random: 32 bytes of a CSPRNG at least (Django's
@@ -83,6 +83,23 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The query parameters of a `cookie://` URL.
+pub const URL_PARAMETERS: [&str; 10] = [
+    "secret_env",
+    "fallback_env",
+    "protection",
+    "compression",
+    "max_age",
+    "salt",
+    "cookie_name",
+    "attribute_budget",
+    "size_limit",
+    "max_decompressed_size",
+];
+
+/// The back end's name in errors.
+const BACKEND: &str = "cookie";
+
 /// The settings of a [`CookieStore`](crate::CookieStore): built here, checked by
 /// [`CookieStore::new`](crate::CookieStore::new).
 ///
@@ -134,6 +151,89 @@ impl CookieConfig {
             size_limit: BROWSER_COOKIE_LIMIT,
             max_decompressed: DEFAULT_MAX_DECOMPRESSED,
         }
+    }
+
+    /// Every setting from a `cookie://` URL, read by the shared rules of [`ConfigUrl`]:
+    /// `cookie://?secret_env=VAR[&fallback_env=VAR,VAR...][&protection=signed|encrypted]
+    /// [&compression=never|when_needed|when_smaller][&max_age=D][&salt=S][&cookie_name=N]
+    /// [&attribute_budget=BYTES][&size_limit=BYTES][&max_decompressed_size=BYTES]`.
+    ///
+    /// Secrets never appear in the URL: `secret_env` and `fallback_env` name the environment
+    /// variables that hold them (fallbacks tried in the order listed). `max_age` (a duration:
+    /// `3600s`, `336h`) defaults to `default_max_age`, the sessions' cookie age. A host, path, unknown or repeated parameter, or a variable that is not set,
+    /// is a [`Config`](sessionkit_core::ErrorKind::Config) error naming it (never its value).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessionkit_cookie::{CookieConfig, CookieStore};
+    /// # std::env::set_var("APP_COOKIE_SECRET", "a random secret of at least 32 bytes, from a vault");
+    /// let config = CookieConfig::from_url(
+    ///     "cookie://?secret_env=APP_COOKIE_SECRET&protection=encrypted",
+    ///     Duration::from_secs(3600),
+    /// )?;
+    /// let store = CookieStore::new(config)?;
+    /// # Ok::<(), sessionkit_core::Error>(())
+    /// ```
+    pub fn from_url(url: &str, default_max_age: Duration) -> Result<Self> {
+        let mut u = ConfigUrl::parse(BACKEND, url)?;
+        u.require_scheme(&["cookie"])?;
+        u.refuse_host()?;
+        u.refuse_path()?;
+        let secret_of = |var: &str| {
+            std::env::var(var).map_err(|_| {
+                Error::config(
+                    BACKEND,
+                    format!(
+                        "the environment variable {} named by the URL is not set (or not UTF-8)",
+                        quote_short(var)
+                    ),
+                )
+            })
+        };
+        let Some(var) = u.take("secret_env") else {
+            return Err(Error::config(
+                BACKEND,
+                "cookie:// needs secret_env=VAR naming the environment variable that holds the secret",
+            ));
+        };
+        let mut config = Self::new(secret_of(&var)?);
+        if let Some(vars) = u.take("fallback_env") {
+            for var in vars.split(',').filter(|v| !v.is_empty()) {
+                config = config.with_fallback_secret(secret_of(var)?);
+            }
+        }
+        if let Some(p) = u.take_choice("protection", &["signed", "encrypted"])? {
+            config = config.with_protection(if p == "signed" {
+                Protection::Signed
+            } else {
+                Protection::Encrypted
+            });
+        }
+        if let Some(c) = u.take_choice("compression", &["never", "when_needed", "when_smaller"])? {
+            config = config.with_compression(match c {
+                "never" => Compression::Never,
+                "when_needed" => Compression::WhenNeeded,
+                _ => Compression::WhenSmaller,
+            });
+        }
+        config = config.with_max_age(u.take_duration("max_age")?.unwrap_or(default_max_age));
+        if let Some(salt) = u.take("salt") {
+            config = config.with_salt(salt);
+        }
+        if let Some(name) = u.take("cookie_name") {
+            config = config.with_cookie_name(name);
+        }
+        if let Some(n) = u.take_count("attribute_budget")? {
+            config = config.with_attribute_budget(n);
+        }
+        if let Some(n) = u.take_count("size_limit")? {
+            config = config.with_size_limit(n);
+        }
+        if let Some(n) = u.take_count("max_decompressed_size")? {
+            config = config.with_max_decompressed_size(n);
+        }
+        u.finish(&URL_PARAMETERS)?;
+        Ok(config)
     }
 
     /// Adds a secret accepted for verification (and decryption) only, tried after the main

@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sessionkit_core::{Error, ErrorKind, KeyFormat, Result, SessionKey, SessionStore, UnixTime};
+use sessionkit_core::{
+    Error, ErrorKind, Housekeeping, KeyFormat, Result, SessionKey, SessionStore, StoreStats,
+    UnixTime,
+};
 
 use crate::config::{Compression, CookieConfig, Protection};
 use crate::seal::Sealer;
@@ -153,6 +156,16 @@ impl SessionStore for CookieStore {
     /// Always `0`: expired values are rejected when presented and there is nothing to clear.
     async fn clear_expired(&self) -> Result<u64> {
         Ok(0)
+    }
+
+    fn housekeeping(&self) -> Housekeeping {
+        Housekeeping::ClientSide
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        let mut stats = StoreStats::new("cookie");
+        stats.housekeeping = Some(Housekeeping::ClientSide);
+        Ok(stats)
     }
 }
 

@@ -31,20 +31,24 @@
 mod data;
 mod error;
 mod expiry;
+mod info;
 mod key;
 mod record;
 mod session;
 mod store;
 mod time;
+mod url;
 
 pub use data::Data;
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use expiry::Expiry;
+pub use info::{Housekeeping, Migration, StoreStats};
 pub use key::{KeyFormat, SessionKey, KEY_ALPHABET, KEY_LEN};
 pub use record::{BincodeCodec, Codec, Codecs, JsonCodec, Record, RecordRef, MAX_DEPTH};
 pub use session::{Session, SessionConfig, Sessions, DEFAULT_COOKIE_AGE};
 pub use store::SessionStore;
 pub use time::UnixTime;
+pub use url::{percent_decode, percent_encode, quote_short, ConfigUrl};
 
 /// Re-exported so stores and callers use the same versions.
 pub use async_trait::async_trait;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::{KeyFormat, Result, SessionKey, UnixTime};
+use crate::{Housekeeping, KeyFormat, Result, SessionKey, StoreStats, UnixTime};
 
 /// Session storage: what a back end (in-process memory, memcached, redis, a database, a cached
 /// database, signed cookies) must do. Most code uses [`Session`](crate::Session) instead, which
@@ -68,6 +68,29 @@ pub trait SessionStore: std::fmt::Debug + Send + Sync + 'static {
     /// Removes expired records and returns how many were removed. Stores whose server expires
     /// records by itself (redis, memcached) return `Ok(0)`.
     async fn clear_expired(&self) -> Result<u64>;
+
+    /// Removes at most about `max` expired records in one bounded step and returns how many
+    /// were removed; fewer than `max` means none are left. For an operator's command that
+    /// shows progress and can be stopped between steps. The default runs
+    /// [`clear_expired`](Self::clear_expired) whole.
+    async fn clear_expired_batch(&self, max: u64) -> Result<u64> {
+        let _ = max;
+        self.clear_expired().await
+    }
+
+    /// Who removes expired records (default [`Housekeeping::ClearExpired`]: an operator should
+    /// schedule `clear_expired`).
+    fn housekeeping(&self) -> Housekeeping {
+        Housekeeping::ClearExpired
+    }
+
+    /// What the store can tell cheaply about itself (see [`StoreStats`]); the default knows
+    /// only the housekeeping. Never a scan of every record.
+    async fn stats(&self) -> Result<StoreStats> {
+        let mut stats = StoreStats::new("custom");
+        stats.housekeeping = Some(self.housekeeping());
+        Ok(stats)
+    }
 }
 
 #[async_trait]
@@ -105,5 +128,14 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     async fn clear_expired(&self) -> Result<u64> {
         (**self).clear_expired().await
+    }
+    async fn clear_expired_batch(&self, max: u64) -> Result<u64> {
+        (**self).clear_expired_batch(max).await
+    }
+    fn housekeeping(&self) -> Housekeeping {
+        (**self).housekeeping()
+    }
+    async fn stats(&self) -> Result<StoreStats> {
+        (**self).stats().await
     }
 }

@@ -20,10 +20,10 @@ async fn main() -> sessionkit_core::Result<()> {
 
     // Point the configuration at the database, then migrate (once; a no-op afterwards).
     let store = DbConfig::new(url)
-        .table("quickstart_session") // default: "sessionkit_session"
-        .pool_size(8)
-        .connect_timeout(Duration::from_secs(2))
-        .statement_timeout(Duration::from_secs(2))
+        .with_table("quickstart_session") // default: "sessionkit_session"
+        .with_pool_size(8)
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_statement_timeout(Duration::from_secs(2))
         .connect()
         .await?;
     store.migrate().await?;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use sessionkit_core::{Error, Result};
+use sessionkit_core::{percent_encode, quote_short, ConfigUrl, Error, Result};
 
 use crate::error::{self, CONFIG};
 use crate::store::DbStore;
@@ -20,11 +20,16 @@ use crate::{
 /// use std::time::Duration;
 /// use sessionkit_db::DbConfig;
 ///
+/// // Every setting in the URL...
+/// let store = DbConfig::from_url("postgres://app:secret@db.internal:5432/app?table=myapp_session&pool_size=32&statement_timeout=1s")?
+///     .connect()
+///     .await?;
+/// // ...or set in code (a setter wins over the URL).
 /// let store = DbConfig::new("postgres://app:secret@db.internal:5432/app")
-///     .table("myapp_session")
-///     .pool_size(32)
-///     .connect_timeout(Duration::from_secs(2))
-///     .statement_timeout(Duration::from_secs(1))
+///     .with_table("myapp_session")
+///     .with_pool_size(32)
+///     .with_connect_timeout(Duration::from_secs(2))
+///     .with_statement_timeout(Duration::from_secs(1))
 ///     .connect()
 ///     .await?;
 /// store.migrate().await?;
@@ -35,84 +40,109 @@ use crate::{
 #[derive(Clone)]
 pub struct DbConfig {
     url: String,
-    table: String,
-    pool_size: u32,
-    connect_timeout: Duration,
-    statement_timeout: Duration,
+    table: Option<String>,
+    pool_size: Option<u32>,
+    connect_timeout: Option<Duration>,
+    statement_timeout: Option<Duration>,
 }
 
 impl DbConfig {
-    /// The database at `url`:
-    ///
-    /// - `postgres://[user[:password]@]host[:port]/database[?param=value...]` or
-    ///   `postgresql://...` (feature `postgres`; libpq parameters such as `sslmode` are passed
-    ///   through);
-    /// - `mysql://[user[:password]@]host[:port]/database` for MySQL and MariaDB (feature
-    ///   `mysql`; `?unix_socket=`, `ssl_mode=`, `ssl_ca=` are understood);
-    /// - `sqlite://PATH`, `sqlite:PATH` or a plain file path (feature `sqlite`, on by default):
-    ///   `sqlite:///var/lib/app/sessions.sqlite3` is an absolute path, `sqlite://sessions.sqlite3`
-    ///   a relative one. The file is created if missing (its directory must exist). `:memory:`
-    ///   is refused: every pooled connection would get its own empty database.
-    ///
-    /// Nothing is checked until [`connect`](Self::connect).
+    /// The database at `url` (see [`from_url`](Self::from_url) for the forms and parameters),
+    /// checked only by [`connect`](Self::connect).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            table: DEFAULT_TABLE.to_owned(),
-            pool_size: DEFAULT_POOL_SIZE,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            table: None,
+            pool_size: None,
+            connect_timeout: None,
+            statement_timeout: None,
         }
     }
 
-    /// The table sessions are stored in (default `sessionkit_session`): 1 to 63 ASCII letters,
-    /// digits and underscores, not starting with a digit (checked by [`connect`](Self::connect)).
-    /// It is always quoted in SQL, so in PostgreSQL it is case-sensitive. Give each application
-    /// sharing a database its own, or share one to share sessions.
+    /// The database at `url`, checked now by the shared rules of
+    /// [`ConfigUrl`](sessionkit_core::ConfigUrl) and the driver's own:
+    ///
+    /// - `postgres://[user[:password]@]host[:port][,host[:port]...]/database` or
+    ///   `postgresql://...` (feature `postgres`), with libpq's parameters (`sslmode`,
+    ///   `sslrootcert`, `application_name`, `target_session_attrs`, ...; a choice such as
+    ///   `sslmode` is checked against the values libpq accepts);
+    /// - `mysql://[user[:password]@]host[:port]/database` (`mariadb://` too) for MySQL and
+    ///   MariaDB (feature `mysql`), with `ssl_mode`, `ssl_ca`, `ssl_cert`, `ssl_key`,
+    ///   `unix_socket`;
+    /// - `sqlite://PATH` (feature `sqlite`, on by default): `sqlite:///var/lib/app/s.sqlite3` is
+    ///   an absolute path, `sqlite://s.sqlite3` a relative one, `%XX` escapes decoded; with
+    ///   SQLite's `mode` (`ro`, `rw`, `rwc`) and `cache` (`shared`, `private`). The file is
+    ///   created if missing (its directory must exist). `:memory:` is refused: every pooled
+    ///   connection would get its own empty database. `sqlite:PATH` or a plain path (no
+    ///   parameters) work too.
+    ///
+    /// and for every database the sessionkit parameters [`URL_PARAMETERS`]: `table`,
+    /// `pool_size`, `connect_timeout`, `statement_timeout` (durations: `500ms`, `5s`), as the
+    /// setters below describe. Anything else is a [`Config`](sessionkit_core::ErrorKind::Config)
+    /// error naming it.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let (_, settings) = Target::parse_with_settings(url)?;
+        if let Some(table) = &settings.table {
+            let backend = Target::parse(url)?.backend();
+            validate_table(table, backend)?;
+        }
+        Ok(Self::new(url))
+    }
+
+    /// The table sessions are stored in (default `sessionkit_session`; URL: `table=`): 1 to 63
+    /// ASCII letters, digits and underscores, not starting with a digit (checked by
+    /// [`connect`](Self::connect)). It is always quoted in SQL, so in PostgreSQL it is
+    /// case-sensitive. Give each application sharing a database its own, or share one to share
+    /// sessions.
     #[must_use]
-    pub fn table(mut self, name: impl Into<String>) -> Self {
-        self.table = name.into();
+    pub fn with_table(mut self, name: impl Into<String>) -> Self {
+        self.table = Some(name.into());
         self
     }
 
-    /// The most connections the pool opens (default 16). Connections are opened when needed
-    /// and closed after 10 minutes unused. Each request holds one only for the duration of its
-    /// one statement, so a pool much smaller than the number of concurrent requests is fine;
-    /// with SQLite, writes take turns whatever the size.
+    /// The most connections the pool opens (default 16; URL: `pool_size=`). Connections are
+    /// opened when needed and closed after 10 minutes unused. Each request holds one only for
+    /// the duration of its one statement, so a pool much smaller than the number of concurrent
+    /// requests is fine; with SQLite, writes take turns whatever the size.
     #[must_use]
-    pub fn pool_size(mut self, n: u32) -> Self {
-        self.pool_size = n;
+    pub fn with_pool_size(mut self, n: u32) -> Self {
+        self.pool_size = Some(n);
         self
     }
 
     /// How long a request waits for a connection — a free one from the pool, or a new one
-    /// being opened — before failing (default 5 s). A database that is down fails requests
-    /// with [`Error::is_unavailable`](sessionkit_core::Error::is_unavailable) after this long;
-    /// a pool whose connections all stay busy this long fails them with
+    /// being opened — before failing (default 5 s; URL: `connect_timeout=`). A database that is
+    /// down fails requests with
+    /// [`Error::is_unavailable`](sessionkit_core::Error::is_unavailable) after this long; a
+    /// pool whose connections all stay busy this long fails them with
     /// [`Error::is_timeout`](sessionkit_core::Error::is_timeout).
     ///
-    /// PostgreSQL also gets it as libpq's `connect_timeout` (whole seconds, at least 2) unless
-    /// the URL sets one.
+    /// PostgreSQL also gets it as libpq's `connect_timeout` (whole seconds, at least 2).
     #[must_use]
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
         self
     }
 
-    /// How long one statement may run on the server (default 5 s): PostgreSQL's
-    /// `statement_timeout`; MariaDB's `max_statement_time` (MySQL: `max_execution_time`, which
-    /// bounds reads only); `innodb_lock_wait_timeout` (rounded up to whole seconds) on both;
-    /// SQLite's `busy_timeout` (how long to wait for another connection's write lock). A
-    /// statement that runs out of time fails with
+    /// How long one statement may run on the server (default 5 s; URL:
+    /// `statement_timeout=`): PostgreSQL's `statement_timeout`; MariaDB's `max_statement_time`
+    /// (MySQL: `max_execution_time`, which bounds reads only); `innodb_lock_wait_timeout`
+    /// (rounded up to whole seconds) on both; SQLite's `busy_timeout` (how long to wait for
+    /// another connection's write lock). A statement that runs out of time fails with
     /// [`Error::is_timeout`](sessionkit_core::Error::is_timeout).
     ///
     /// Each operation as a whole is also bounded, on the async side, by the connect timeout
     /// plus the statement timeout plus one second: even a database that stops answering without
     /// closing its connections cannot hang a request longer than that.
     #[must_use]
-    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
-        self.statement_timeout = timeout;
+    pub fn with_statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = Some(timeout);
         self
+    }
+
+    /// The URL as given.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Checks the settings, opens one connection to check the URL, the credentials and the
@@ -122,34 +152,50 @@ impl DbConfig {
     /// The session table is not needed yet: create it with [`DbStore::migrate`].
     ///
     /// Errors:
-    /// - an unknown URL scheme, a URL whose database feature is off, `:memory:`, an invalid
-    ///   table name, a pool size of 0, zero timeouts, rejected credentials or a database that
-    ///   does not exist → [`Error::is_config`](sessionkit_core::Error::is_config);
+    /// - an unknown URL scheme or parameter, a URL whose database feature is off, `:memory:`,
+    ///   an SQLite path that is not a file that can be opened in the mode asked for, an
+    ///   invalid table name, a pool size of 0, zero timeouts, rejected credentials or a
+    ///   database that does not exist →
+    ///   [`Error::is_config`](sessionkit_core::Error::is_config);
     /// - a database that cannot be reached (down, refusing connections) →
     ///   [`Error::is_unavailable`](sessionkit_core::Error::is_unavailable). The store is never
     ///   built half-working: retry `connect` (with a back-off) to start while the database is
     ///   still coming up. Once built, the store rides out restarts by itself.
     pub async fn connect(self) -> Result<DbStore> {
-        let target = Target::parse(&self.url)?;
+        let (target, from_url) = Target::parse_with_settings(&self.url)?;
         let backend = target.backend();
         let name = error::name(backend);
-        let table = validate_table(&self.table, backend)?;
-        if self.pool_size == 0 {
+        let table = self.table.or(from_url.table);
+        let table = validate_table(table.as_deref().unwrap_or(DEFAULT_TABLE), backend)?;
+        let pool_size = self
+            .pool_size
+            .or(from_url.pool_size)
+            .unwrap_or(DEFAULT_POOL_SIZE);
+        let connect_timeout = self
+            .connect_timeout
+            .or(from_url.connect_timeout)
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let statement_timeout = self
+            .statement_timeout
+            .or(from_url.statement_timeout)
+            .unwrap_or(DEFAULT_STATEMENT_TIMEOUT);
+        if pool_size == 0 {
             return Err(Error::config(name, "pool_size must be at least 1"));
         }
-        if self.connect_timeout.is_zero() || self.statement_timeout.is_zero() {
+        if connect_timeout.is_zero() || statement_timeout.is_zero() {
             return Err(Error::config(
                 name,
                 "connect_timeout and statement_timeout must be greater than zero",
             ));
         }
+        target.check_file()?;
         let opts = Options {
-            url: target.connection_string(self.connect_timeout),
+            url: target.connection_string(connect_timeout),
             backend,
             table,
-            pool_size: self.pool_size,
-            connect_timeout: self.connect_timeout,
-            statement_timeout: self.statement_timeout,
+            pool_size,
+            connect_timeout,
+            statement_timeout,
         };
         let limit = opts.operation_limit();
         let building = tokio::task::spawn_blocking(move || DbStore::build(opts));
@@ -192,56 +238,271 @@ impl fmt::Debug for Options {
     }
 }
 
-/// A database URL, sorted by scheme.
+/// A database URL, sorted by scheme and checked: what diesel opens.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Target {
+    /// The URL rebuilt from its checked parts (our parameters removed).
     Postgres(String),
+    /// The URL rebuilt from its checked parts (our parameters removed).
     Mysql(String),
     /// The file path (or `file:` URI) handed to SQLite.
     Sqlite(String),
 }
 
+/// The sessionkit settings a database URL may carry (the query parameters of
+/// [`URL_PARAMETERS`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct UrlSettings {
+    pub(crate) table: Option<String>,
+    pub(crate) pool_size: Option<u32>,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) statement_timeout: Option<Duration>,
+}
+
+/// The sessionkit parameters of a database URL; the drivers' own are listed in the docs of
+/// [`DbConfig::from_url`].
+pub const URL_PARAMETERS: [&str; 4] =
+    ["table", "pool_size", "connect_timeout", "statement_timeout"];
+
+/// libpq's connection parameters that may appear in a `postgres://` query (`connect_timeout`
+/// is ours: it is given to libpq in whole seconds), with the values libpq accepts where it
+/// takes a choice.
+const POSTGRES_PARAMETERS: &[(&str, &[&str])] = &[
+    (
+        "sslmode",
+        &[
+            "disable",
+            "allow",
+            "prefer",
+            "require",
+            "verify-ca",
+            "verify-full",
+        ],
+    ),
+    ("sslnegotiation", &["postgres", "direct"]),
+    ("gssencmode", &["disable", "prefer", "require"]),
+    ("channel_binding", &["disable", "prefer", "require"]),
+    (
+        "target_session_attrs",
+        &[
+            "any",
+            "read-write",
+            "read-only",
+            "primary",
+            "standby",
+            "prefer-standby",
+        ],
+    ),
+    ("load_balance_hosts", &["disable", "random"]),
+    ("sslcompression", &["0", "1"]),
+    ("sslsni", &["0", "1"]),
+    ("keepalives", &["0", "1"]),
+    ("host", &[]),
+    ("hostaddr", &[]),
+    ("port", &[]),
+    ("dbname", &[]),
+    ("user", &[]),
+    ("password", &[]),
+    ("passfile", &[]),
+    ("options", &[]),
+    ("application_name", &[]),
+    ("fallback_application_name", &[]),
+    ("keepalives_idle", &[]),
+    ("keepalives_interval", &[]),
+    ("keepalives_count", &[]),
+    ("tcp_user_timeout", &[]),
+    ("sslcert", &[]),
+    ("sslkey", &[]),
+    ("sslpassword", &[]),
+    ("sslcertmode", &["disable", "allow", "require"]),
+    ("sslrootcert", &[]),
+    ("sslcrl", &[]),
+    ("sslcrldir", &[]),
+    ("ssl_min_protocol_version", &[]),
+    ("ssl_max_protocol_version", &[]),
+    ("requirepeer", &[]),
+    ("krbsrvname", &[]),
+    ("gsslib", &[]),
+    ("gssdelegation", &["0", "1"]),
+    ("service", &[]),
+    ("client_encoding", &[]),
+];
+
+/// What diesel's MySQL driver reads from a `mysql://` query.
+const MYSQL_PARAMETERS: &[(&str, &[&str])] = &[
+    (
+        "ssl_mode",
+        &[
+            "disabled",
+            "preferred",
+            "required",
+            "verify_ca",
+            "verify_identity",
+        ],
+    ),
+    ("ssl_ca", &[]),
+    ("ssl_cert", &[]),
+    ("ssl_key", &[]),
+    ("unix_socket", &[]),
+];
+
+/// What a `sqlite://` query may carry besides ours: SQLite's URI parameters.
+const SQLITE_PARAMETERS: &[(&str, &[&str])] = &[
+    ("mode", &["ro", "rw", "rwc"]),
+    ("cache", &["shared", "private"]),
+];
+
 impl Target {
     pub(crate) fn parse(url: &str) -> Result<Self> {
+        Self::parse_with_settings(url).map(|(t, _)| t)
+    }
+
+    /// Checks `url` by the shared rules of [`ConfigUrl`] and the driver's own, and splits off
+    /// the sessionkit settings.
+    pub(crate) fn parse_with_settings(url: &str) -> Result<(Self, UrlSettings)> {
         if url.trim().is_empty() {
             return Err(Error::config(
                 CONFIG,
                 "empty database URL: give postgres://..., mysql://... or sqlite://PATH",
             ));
         }
-        let lower = url.to_ascii_lowercase();
-        let target = if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-            Target::Postgres(url.to_owned())
-        } else if lower.starts_with("mysql://") {
-            Target::Mysql(url.to_owned())
-        } else if let Some(path) =
-            strip_prefix_ci(url, "sqlite://").or_else(|| strip_prefix_ci(url, "sqlite:"))
-        {
-            Target::Sqlite(sqlite_path(path)?)
-        } else if let Some(scheme) = url.split_once("://").map(|(s, _)| s) {
-            return Err(Error::config(
-                CONFIG,
-                format!(
+        let Some((scheme, _)) = url.split_once("://") else {
+            // `sqlite:PATH` or a plain file path: no parameters.
+            let path = strip_prefix_ci(url, "sqlite:").unwrap_or(url);
+            let target = Target::Sqlite(sqlite_path(path)?);
+            target.check_enabled()?;
+            return Ok((target, UrlSettings::default()));
+        };
+        let backend = match scheme.to_ascii_lowercase().as_str() {
+            "postgres" | "postgresql" => Backend::Postgres,
+            "mysql" | "mariadb" => Backend::Mysql,
+            "sqlite" => Backend::Sqlite,
+            _ => {
+                return Err(Error::config(
+                    CONFIG,
+                    format!(
                     "unknown database URL scheme `{}`: use postgres://, mysql:// or sqlite://PATH",
                     scheme.chars().take(32).collect::<String>()
                 ),
-            ));
-        } else {
-            Target::Sqlite(sqlite_path(url)?)
+                ))
+            }
         };
-        let backend = target.backend();
-        if !backend.is_enabled() {
-            return Err(Error::config(
-                error::name(backend),
-                format!(
-                    "this is a {backend} URL, but sessionkit-db was built without its `{}` \
-                     feature: enable it (in the sessionkit facade: `db-{}`)",
-                    backend.feature(),
-                    backend.feature()
-                ),
-            ));
+        let name = error::name(backend);
+        let mut u = ConfigUrl::parse(name, url)?;
+        let settings = UrlSettings {
+            table: u.take("table"),
+            pool_size: u.take_count("pool_size")?,
+            connect_timeout: u.take_duration("connect_timeout")?,
+            statement_timeout: u.take_duration("statement_timeout")?,
+        };
+        fn known(driver: &[(&'static str, &[&str])]) -> Vec<&'static str> {
+            URL_PARAMETERS
+                .iter()
+                .copied()
+                .chain(driver.iter().map(|(n, _)| *n))
+                .collect()
         }
-        Ok(target)
+        let target = match backend {
+            Backend::Postgres => {
+                for host in u.hosts() {
+                    check_host(name, host)?;
+                }
+                let query = driver_query(&mut u, POSTGRES_PARAMETERS, &known(POSTGRES_PARAMETERS))?;
+                Target::Postgres(rebuild("postgres", &u, &query))
+            }
+            Backend::Mysql => {
+                if u.host().contains(',') {
+                    return Err(Error::config(name, "a mysql:// URL takes one host"));
+                }
+                if !u.host().is_empty() {
+                    check_host(name, u.host())?;
+                }
+                let query = driver_query(&mut u, MYSQL_PARAMETERS, &known(MYSQL_PARAMETERS))?;
+                Target::Mysql(rebuild("mysql", &u, &query))
+            }
+            Backend::Sqlite => {
+                u.refuse_credentials()?;
+                // `sqlite:///abs/path` (no host) or `sqlite://rel/path`.
+                let path = match (u.host(), u.path()) {
+                    ("", p) => format!("/{p}"),
+                    (h, "") => h.to_owned(),
+                    (h, p) => format!("{h}/{p}"),
+                };
+                let path = sqlite_path(if path == "/" { "" } else { &path })?;
+                let query = driver_query(&mut u, SQLITE_PARAMETERS, &known(SQLITE_PARAMETERS))?;
+                if query.is_empty() {
+                    Target::Sqlite(path)
+                } else {
+                    let encoded: String = path
+                        .split('/')
+                        .map(percent_encode)
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    Target::Sqlite(format!("file:{encoded}?{query}"))
+                }
+            }
+        };
+        target.check_enabled()?;
+        Ok((target, settings))
+    }
+
+    fn check_enabled(&self) -> Result<()> {
+        let backend = self.backend();
+        if backend.is_enabled() {
+            return Ok(());
+        }
+        Err(Error::config(
+            error::name(backend),
+            format!(
+                "this is a {backend} URL, but sessionkit-db was built without its `{}` \
+                 feature: enable it (in the sessionkit facade: `db-{}`)",
+                backend.feature(),
+                backend.feature()
+            ),
+        ))
+    }
+
+    /// For SQLite: the file can be opened in the mode asked for (an existing regular file, or
+    /// a new one in an existing directory), checked before SQLite is asked, so that a path
+    /// that can never work is a configuration error rather than "unavailable, retry".
+    pub(crate) fn check_file(&self) -> Result<()> {
+        let Target::Sqlite(spec) = self else {
+            return Ok(());
+        };
+        let name = error::name(Backend::Sqlite);
+        let (path, read_only) = match spec.strip_prefix("file:") {
+            Some(uri) => {
+                let (p, q) = uri.split_once('?').unwrap_or((uri, ""));
+                let path = sessionkit_core::percent_decode(p).unwrap_or_else(|| p.to_owned());
+                (
+                    path,
+                    q.split('&').any(|kv| kv == "mode=ro" || kv == "mode=rw"),
+                )
+            }
+            None => (spec.clone(), false),
+        };
+        let path = std::path::Path::new(&path);
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => Ok(()),
+            Ok(_) => Err(Error::config(
+                name,
+                format!("{} is not a regular file: give the path of an SQLite database file", path.display()),
+            )),
+            Err(_) if read_only => Err(Error::config(
+                name,
+                format!("{} does not exist, and mode=ro/rw does not create it: create it (sessionkit migrate) or use mode=rwc", path.display()),
+            )),
+            Err(_) => {
+                let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+                match dir {
+                    Some(d) if !d.is_dir() => Err(Error::config(
+                        name,
+                        format!("the directory {} of the SQLite file does not exist: create it", d.display()),
+                    )),
+                    _ => Ok(()),
+                }
+            }
+        }
     }
 
     pub(crate) fn backend(&self) -> Backend {
@@ -255,7 +516,7 @@ impl Target {
     /// What diesel opens.
     fn connection_string(self, connect_timeout: Duration) -> String {
         match self {
-            Target::Postgres(url) if !url.contains("connect_timeout=") => {
+            Target::Postgres(url) => {
                 // libpq: whole seconds, and values below 2 act as 2.
                 let secs = (connect_timeout.as_secs()
                     + u64::from(connect_timeout.subsec_nanos() > 0))
@@ -263,9 +524,93 @@ impl Target {
                 let sep = if url.contains('?') { '&' } else { '?' };
                 format!("{url}{sep}connect_timeout={secs}")
             }
-            Target::Postgres(url) | Target::Mysql(url) | Target::Sqlite(url) => url,
+            Target::Mysql(url) | Target::Sqlite(url) => url,
         }
     }
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port`, with a port of 1 to 65535.
+fn check_host(backend: &'static str, host: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Err(Error::config(
+            backend,
+            format!("the host {} {why}", quote_short(host)),
+        ))
+    };
+    let port = if let Some(v6) = host.strip_prefix('[') {
+        let Some((_, after)) = v6.split_once(']') else {
+            return bad("has an unclosed [");
+        };
+        match after {
+            "" => None,
+            p => match p.strip_prefix(':') {
+                Some(p) => Some(p),
+                None => return bad("has junk after ]"),
+            },
+        }
+    } else {
+        if host.contains(['[', ']', ' ', '"', '\'', '\\']) {
+            return bad("is not a host name");
+        }
+        host.rsplit_once(':').map(|(_, p)| p)
+    };
+    match port {
+        Some(p) if !matches!(p.parse::<u16>(), Ok(1..)) => bad("has a port that is not 1 to 65535"),
+        _ => Ok(()),
+    }
+}
+
+/// The driver parameters left in `u`, each checked against `allowed`, re-encoded as a query.
+fn driver_query(u: &mut ConfigUrl, allowed: &[(&str, &[&str])], known: &[&str]) -> Result<String> {
+    let mut query = Vec::new();
+    for (name, value) in u.take_rest() {
+        let Some((_, choices)) = allowed.iter().find(|(n, _)| *n == name) else {
+            return Err(Error::config(
+                u.backend(),
+                format!(
+                    "unknown parameter {} in a {}:// URL; known: {}",
+                    quote_short(&name),
+                    u.scheme(),
+                    known.join(", ")
+                ),
+            ));
+        };
+        if !choices.is_empty() && !choices.contains(&value.as_str()) {
+            return Err(Error::config(
+                u.backend(),
+                format!(
+                    "{name}={} is not one of {}",
+                    quote_short(&value),
+                    choices.join(", ")
+                ),
+            ));
+        }
+        query.push(format!("{name}={}", percent_encode(&value)));
+    }
+    Ok(query.join("&"))
+}
+
+/// `scheme://[user[:password]@]host/path[?query]` from checked, decoded parts.
+fn rebuild(scheme: &str, u: &ConfigUrl, query: &str) -> String {
+    let mut out = format!("{scheme}://");
+    if u.user().is_some() || u.password().is_some() {
+        out.push_str(&percent_encode(u.user().unwrap_or("")));
+        if let Some(p) = u.password() {
+            out.push(':');
+            out.push_str(&percent_encode(p));
+        }
+        out.push('@');
+    }
+    out.push_str(u.host());
+    if !u.path().is_empty() {
+        out.push('/');
+        out.push_str(&percent_encode(u.path()));
+    }
+    if !query.is_empty() {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -489,11 +834,6 @@ mod tests {
         assert_eq!(
             t.connection_string(Duration::from_millis(300)),
             "postgres://h/db?sslmode=disable&connect_timeout=2"
-        );
-        let t = Target::Postgres("postgres://h/db?connect_timeout=9".into());
-        assert_eq!(
-            t.connection_string(Duration::from_secs(1)),
-            "postgres://h/db?connect_timeout=9"
         );
     }
 }

@@ -176,6 +176,14 @@ pub(crate) fn query(backend: Backend, table: &str, e: DieselError) -> Error {
 /// Maps a failure to open a connection.
 pub(crate) fn connect(backend: Backend, e: ConnectionError) -> Error {
     let name = name(backend);
+    // libpq echoes the connection string, password included: never keep it.
+    let e = match e {
+        ConnectionError::BadConnection(msg) => ConnectionError::BadConnection(scrub(&msg)),
+        ConnectionError::InvalidConnectionUrl(msg) => {
+            ConnectionError::InvalidConnectionUrl(scrub(&msg))
+        }
+        other => other,
+    };
     match e {
         ConnectionError::InvalidCString(_) | ConnectionError::InvalidConnectionUrl(_) => {
             Error::config(name, "invalid database URL: check its syntax").with_source(e)
@@ -203,6 +211,44 @@ pub(crate) fn connect(backend: Backend, e: ConnectionError) -> Error {
         }
         other => Error::unavailable(name, other),
     }
+}
+
+/// `text` with every `scheme://user:password@` reduced to `scheme://***@` and every
+/// `password=...` to `password=***`: driver messages may quote the connection string.
+pub(crate) fn scrub(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '/' | '?'))
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    let lower = out.to_ascii_lowercase();
+    let mut scrubbed = String::with_capacity(out.len());
+    let mut last = 0;
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("password=").map(|i| from + i) {
+        let start = i + "password=".len();
+        let end = out[start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '&' | '"' | '\''))
+            .map_or(out.len(), |j| start + j);
+        scrubbed.push_str(&out[last..start]);
+        scrubbed.push_str("***");
+        last = end;
+        from = end;
+    }
+    scrubbed.push_str(&out[last..]);
+    scrubbed
 }
 
 /// Whether a connection that raised an error of `kind` must be discarded rather than returned
@@ -306,6 +352,25 @@ mod tests {
             ConnectionError::BadConnection("Unknown database 'nope'".into()),
         );
         assert!(e.is_config(), "{e:?}");
+    }
+
+    #[test]
+    fn passwords_are_scrubbed_from_driver_messages() {
+        let msg = "missing \"=\" after \"postgres://u:hunter2@[bad\" in connection info string \
+                   host=x password=hunter2 user=u; mysql://root:hunter2@h/x";
+        let clean = scrub(msg);
+        assert!(!clean.contains("hunter2"), "{clean}");
+        assert!(
+            clean.contains("postgres://***@[bad") && clean.contains("password=*** user=u"),
+            "{clean}"
+        );
+        assert_eq!(scrub("no secrets http://h/x"), "no secrets http://h/x");
+        let err = connect(
+            Backend::Postgres,
+            ConnectionError::BadConnection(msg.into()),
+        );
+        let shown = format!("{err:?} {}", std::error::Error::source(&err).unwrap());
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

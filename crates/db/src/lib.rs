@@ -63,7 +63,7 @@ mod sql;
 mod store;
 
 pub use clear::ClearExpiredTask;
-pub use config::DbConfig;
+pub use config::{DbConfig, URL_PARAMETERS};
 pub use store::DbStore;
 
 /// The diesel crate this store is built on, so you can use the same version (for your own

@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use diesel::result::QueryResult;
-use sessionkit_core::UnixTime;
+use sessionkit_core::{Migration as Outcome, UnixTime};
 
 use crate::pool::DbConn;
 use crate::sql::{Bind, Template};
@@ -144,7 +144,7 @@ pub(crate) fn run<C: DbConn>(
     backend: Backend,
     table: &str,
     quoted_table: &str,
-) -> QueryResult<Vec<i64>> {
+) -> QueryResult<Outcome> {
     let index = crate::config::quote(&expiry_index_name(backend, table), backend);
     let names = Names {
         table: quoted_table,
@@ -211,7 +211,14 @@ pub(crate) fn run<C: DbConn>(
             );
             newly.push(m.version);
         }
-        Ok(newly)
+        let before = applied.iter().copied().max();
+        Ok(match (before, newly.last().copied()) {
+            (None, Some(version)) => Outcome::Created { version },
+            (Some(from), Some(to)) => Outcome::Upgraded { from, to },
+            (before, None) => Outcome::Current {
+                version: before.unwrap_or(known),
+            },
+        })
     })
 }
 

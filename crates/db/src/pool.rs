@@ -121,6 +121,20 @@ pub(crate) trait DbConn: R2D2Connection + SimpleConnection + Send + Sized + 'sta
     /// Every row's only column, an integer.
     fn select_ints(&mut self, t: &Template, binds: &[Bind<'_>]) -> QueryResult<Vec<i64>>;
 
+    /// Every row's only column, a text.
+    fn select_texts(&mut self, t: &Template, binds: &[Bind<'_>]) -> QueryResult<Vec<String>>;
+
+    /// Runs `f` with the planner kept to index scans, whatever its statistics say. MySQL and
+    /// SQLite name the index in the statement itself (`FORCE INDEX`, `INDEXED BY`);
+    /// PostgreSQL has no hints, so it runs `f` in a transaction with sequential and bitmap
+    /// scans turned off.
+    fn index_scans_only<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> QueryResult<T>,
+    ) -> QueryResult<T> {
+        f(self)
+    }
+
     /// Runs `f` while holding this database's migration lock (see `migrate.rs`).
     fn with_migration_lock<T>(
         &mut self,
@@ -159,6 +173,12 @@ macro_rules! statement_shapes {
             t.select::<diesel::sql_types::BigInt>(binds)
                 .load::<i64>(self)
         }
+
+        fn select_texts(&mut self, t: &Template, binds: &[Bind<'_>]) -> QueryResult<Vec<String>> {
+            use diesel::RunQueryDsl;
+            t.select::<diesel::sql_types::Text>(binds)
+                .load::<String>(self)
+        }
     };
 }
 
@@ -184,6 +204,19 @@ impl DbConn for diesel::PgConnection {
     }
 
     statement_shapes!();
+
+    fn index_scans_only<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> QueryResult<T>,
+    ) -> QueryResult<T> {
+        use diesel::Connection;
+        self.transaction(|conn| {
+            conn.batch_execute(
+                "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off",
+            )?;
+            f(conn)
+        })
+    }
 
     fn with_migration_lock<T>(
         &mut self,

@@ -134,33 +134,43 @@ pub(crate) struct Statements {
     pub(crate) touch: Template,
     /// `key`.
     pub(crate) delete: Template,
-    /// `now` (twice for the subselect forms): one batch of at most `CLEAR_BATCH_SIZE` rows.
-    pub(crate) clear_batch: Template,
-    /// How many `now` parameters `clear_batch` takes.
-    pub(crate) clear_batch_nows: usize,
+    /// `now` → the keys of at most `CLEAR_BATCH_SIZE` expired rows, found through the
+    /// `expire_date` index (named in the statement where the dialect allows; see
+    /// `DbConn::index_scans_only`).
+    pub(crate) clear_select: Template,
+    /// `CLEAR_BATCH_SIZE` keys (the last repeated to fill), then `now`: deletes those rows if
+    /// they are still expired.
+    pub(crate) clear_delete: Template,
+    /// The server's version.
+    pub(crate) version: Template,
+    /// `now` → how many rows are live.
+    pub(crate) count_live: Template,
+    /// `now` → how many rows have expired.
+    pub(crate) count_expired: Template,
 }
 
 impl Statements {
     /// The statements for `quoted_table` (already validated and quoted) in `backend`'s dialect.
-    pub(crate) fn new(backend: Backend, quoted_table: &str) -> Self {
+    pub(crate) fn new(backend: Backend, quoted_table: &str, expiry_index: &str) -> Self {
         let t = quoted_table;
-        let (clear_batch, clear_batch_nows) = match backend {
-            // MySQL cannot use LIMIT in an IN subquery, but DELETE has a LIMIT of its own.
-            Backend::Mysql => (
-                format!("DELETE FROM {t} WHERE expire_date <= ? LIMIT {CLEAR_BATCH_SIZE}"),
-                1,
-            ),
-            // The outer `expire_date <= ?` re-checks each row as it is deleted: a key that was
-            // expired when the subselect ran but was created anew since (create replaces an
-            // expired row) is left alone.
-            Backend::Postgres | Backend::Sqlite => (
-                format!(
-                    "DELETE FROM {t} WHERE session_key IN (SELECT session_key FROM {t} \
-                     WHERE expire_date <= ? LIMIT {CLEAR_BATCH_SIZE}) AND expire_date <= ?"
-                ),
-                2,
-            ),
+        // Selecting the keys first, through the index, bounds a batch whatever the planner's
+        // statistics say (a DELETE with a subselect was planned as a join over every expired
+        // row when the statistics were stale); an empty batch costs one index probe.
+        let hint = match backend {
+            Backend::Mysql => format!(" FORCE INDEX ({expiry_index})"),
+            Backend::Sqlite => format!(" INDEXED BY {expiry_index}"),
+            Backend::Postgres => String::new(),
         };
+        let clear_select = format!(
+            "SELECT session_key FROM {t}{hint} WHERE expire_date <= ? \
+             ORDER BY expire_date LIMIT {CLEAR_BATCH_SIZE}"
+        );
+        // The `expire_date <= ?` re-checks each row as it is deleted: a key that was expired
+        // when it was selected but was created anew since (create replaces an expired row) is
+        // left alone.
+        let keys = vec!["?"; CLEAR_BATCH_SIZE as usize].join(", ");
+        let clear_delete =
+            format!("DELETE FROM {t} WHERE session_key IN ({keys}) AND expire_date <= ?");
         Self {
             load: Template::new(&format!(
                 "SELECT session_data FROM {t} WHERE session_key = ? AND expire_date > ?"
@@ -182,8 +192,16 @@ impl Statements {
                 "UPDATE {t} SET expire_date = ? WHERE session_key = ? AND expire_date > ?"
             )),
             delete: Template::new(&format!("DELETE FROM {t} WHERE session_key = ?")),
-            clear_batch: Template::new(&clear_batch),
-            clear_batch_nows,
+            clear_select: Template::new(&clear_select),
+            clear_delete: Template::new(&clear_delete),
+            version: Template::new(match backend {
+                Backend::Sqlite => "SELECT sqlite_version()",
+                Backend::Mysql | Backend::Postgres => "SELECT version()",
+            }),
+            count_live: Template::new(&format!("SELECT COUNT(*) FROM {t} WHERE expire_date > ?")),
+            count_expired: Template::new(&format!(
+                "SELECT COUNT(*) FROM {t} WHERE expire_date <= ?"
+            )),
         }
     }
 }
@@ -194,13 +212,16 @@ mod tests {
 
     #[test]
     fn templates_split_at_parameters() {
-        let s = Statements::new(Backend::Postgres, "\"t\"");
+        let s = Statements::new(Backend::Postgres, "\"t\"", "\"i\"");
         assert_eq!(s.update.params(), 4);
         assert_eq!(s.insert.params(), 3);
-        assert_eq!(s.clear_batch.params(), s.clear_batch_nows);
-        let m = Statements::new(Backend::Mysql, "`t`");
-        assert_eq!(m.clear_batch.params(), m.clear_batch_nows);
-        assert!(m.clear_batch.parts.concat().contains("LIMIT 1000"));
+        assert_eq!(s.clear_select.params(), 1);
+        assert_eq!(s.clear_delete.params(), CLEAR_BATCH_SIZE as usize + 1);
+        let m = Statements::new(Backend::Mysql, "`t`", "`i`");
+        assert!(m.clear_select.parts.concat().contains("FORCE INDEX (`i`)"));
+        assert!(m.clear_select.parts.concat().contains("LIMIT 1000"));
+        let q = Statements::new(Backend::Sqlite, "\"t\"", "\"i\"");
+        assert!(q.clear_select.parts.concat().contains("INDEXED BY \"i\""));
     }
 }
 
@@ -236,7 +257,11 @@ mod cache_tests {
         assert_instrumentation(&counter);
         conn.set_instrumentation(counter);
 
-        let st = Statements::new(Backend::Sqlite, "\"t\"");
+        let index = crate::config::quote(
+            &crate::migrate::expiry_index_name(Backend::Sqlite, "t"),
+            Backend::Sqlite,
+        );
+        let st = Statements::new(Backend::Sqlite, "\"t\"", &index);
         let (key, now) = ("k".repeat(32), 100);
         for round in 0..3 {
             let exp = 1_000 + round;
@@ -266,15 +291,18 @@ mod cache_tests {
             .unwrap();
             conn.exec(&st.delete_expired_key, &[Bind::Text(&key), Bind::Int(now)])
                 .unwrap();
-            conn.exec(&st.clear_batch, &[Bind::Int(now), Bind::Int(now)])
+            conn.select_texts(&st.clear_select, &[Bind::Int(now)])
                 .unwrap();
+            let mut binds = vec![Bind::Text(&key); CLEAR_BATCH_SIZE as usize];
+            binds.push(Bind::Int(now));
+            conn.exec(&st.clear_delete, &binds).unwrap();
             conn.exec(&st.delete, &[Bind::Text(&key)]).unwrap();
         }
-        assert_eq!(started.load(Ordering::SeqCst), 24, "every statement ran");
+        assert_eq!(started.load(Ordering::SeqCst), 27, "every statement ran");
         assert_eq!(
             cached.load(Ordering::SeqCst),
-            8,
-            "each of the 8 statements is prepared once, then reused"
+            9,
+            "each of the 9 statements is prepared once, then reused"
         );
     }
 }

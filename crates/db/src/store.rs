@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::r2d2::Pool;
-use sessionkit_core::{async_trait, Error, KeyFormat, Result, SessionKey, SessionStore, UnixTime};
+use sessionkit_core::{
+    async_trait, Error, Housekeeping, KeyFormat, Migration, Result, SessionKey, SessionStore,
+    StoreStats, UnixTime,
+};
 
 use crate::clear::ClearExpiredTask;
 use crate::config::{quote, Options};
@@ -173,7 +176,11 @@ impl DbStore {
         Ok(DbStore {
             inner: Arc::new(Inner {
                 pools,
-                statements: Statements::new(backend, &quoted_table),
+                statements: Statements::new(
+                    backend,
+                    &quoted_table,
+                    &quote(&migrate::expiry_index_name(backend, &opts.table), backend),
+                ),
                 backend,
                 table: opts.table,
                 quoted_table,
@@ -198,7 +205,7 @@ impl DbStore {
     /// Errors: the database user may not create tables → [`Error::is_config`]; the database is
     /// unreachable → [`Error::is_unavailable`]; another process held the migration lock for
     /// over 60 s → [`Error::is_timeout`].
-    pub async fn migrate(&self) -> Result<()> {
+    pub async fn migrate(&self) -> Result<Migration> {
         let settings = Settings {
             statement_timeout: self
                 .inner
@@ -229,7 +236,6 @@ impl DbStore {
             }
         })
         .await
-        .map(drop)
     }
 
     /// The database this store talks to.
@@ -277,20 +283,42 @@ impl DbStore {
     /// Deletes expired rows in batches, each its own statement on a freshly checked-out
     /// connection (so requests get connections between batches), until a batch removes fewer
     /// than [`CLEAR_BATCH_SIZE`]. Rows that expire while it runs are left for the next run.
-    async fn clear_expired_batches(&self) -> Result<u64> {
+    ///
+    /// Stops after about `max` rows. A failure part-way reports, in its detail, how many rows
+    /// were removed before it.
+    async fn clear_expired_batches(&self, max: u64) -> Result<u64> {
         let now = UnixTime::now().as_secs();
         let mut total = 0u64;
         loop {
-            let removed = self
+            let batch = self
                 .blocking(None, move |inner| {
                     let s = &inner.statements;
-                    let binds = [Bind::Int(now), Bind::Int(now)];
-                    with_conn!(inner, |conn| conn
-                        .exec(&s.clear_batch, &binds[..s.clear_batch_nows]))
+                    with_conn!(inner, |conn| {
+                        let keys = conn.index_scans_only(|c| {
+                            c.select_texts(&s.clear_select, &[Bind::Int(now)])
+                        })?;
+                        let Some(last) = keys.last() else {
+                            return Ok((0, 0));
+                        };
+                        let mut binds: Vec<Bind<'_>> = keys.iter().map(|k| Bind::Text(k)).collect();
+                        binds.resize(CLEAR_BATCH_SIZE as usize, Bind::Text(last));
+                        binds.push(Bind::Int(now));
+                        Ok((keys.len(), conn.exec(&s.clear_delete, &binds)?))
+                    })
                 })
-                .await?;
+                .await;
+            let (selected, removed) = match batch {
+                Ok(counts) => counts,
+                Err(e) if total > 0 => {
+                    return Err(e.with_detail(format!(
+                        "{total} expired sessions were removed before this error; run it again \
+                         to go on"
+                    )))
+                }
+                Err(e) => return Err(e),
+            };
             total += removed as u64;
-            if removed < CLEAR_BATCH_SIZE as usize {
+            if selected < CLEAR_BATCH_SIZE as usize || total >= max {
                 return Ok(total);
             }
         }
@@ -486,7 +514,42 @@ impl SessionStore for DbStore {
         Ok(count.unwrap_or(0) > 0)
     }
 
+    fn housekeeping(&self) -> Housekeeping {
+        Housekeeping::ClearExpired
+    }
+
+    /// The server's version and the live and expired rows, counted through the
+    /// `expire_date` index.
+    async fn stats(&self) -> Result<StoreStats> {
+        let now = UnixTime::now().as_secs();
+        let (version, live, expired) = self
+            .blocking(None, move |inner| {
+                let s = &inner.statements;
+                with_conn!(inner, |conn| {
+                    let version = conn.select_texts(&s.version, &[])?.pop();
+                    let live = conn.select_int(&s.count_live, &[Bind::Int(now)])?;
+                    let expired = conn.select_int(&s.count_expired, &[Bind::Int(now)])?;
+                    Ok((version, live, expired))
+                })
+            })
+            .await?;
+        let mut stats = StoreStats::new(error::name(self.backend()));
+        stats.housekeeping = Some(Housekeeping::ClearExpired);
+        stats.server_version = version.map(|v| match self.backend() {
+            Backend::Sqlite => format!("SQLite {v}"),
+            Backend::Mysql => format!("MySQL/MariaDB {v}"),
+            Backend::Postgres => v.split(" on ").next().unwrap_or(&v).to_owned(),
+        });
+        stats.live_sessions = live.and_then(|n| u64::try_from(n).ok());
+        stats.expired_sessions = expired.and_then(|n| u64::try_from(n).ok());
+        Ok(stats)
+    }
+
+    async fn clear_expired_batch(&self, max: u64) -> Result<u64> {
+        self.clear_expired_batches(max.max(1)).await
+    }
+
     async fn clear_expired(&self) -> Result<u64> {
-        self.clear_expired_batches().await
+        self.clear_expired_batches(u64::MAX).await
     }
 }

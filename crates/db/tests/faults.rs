@@ -39,11 +39,11 @@ async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T 
 async fn killed_database_fails_calls_and_the_same_store_recovers(service: Service) {
     let mut server = start(service).await;
     let store = DbConfig::new(server.urls().remove(0))
-        .table("sessionkit_faults")
+        .with_table("sessionkit_faults")
         // One connection per task: no request waits for the pool while the server is up.
-        .pool_size(TASKS as u32)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .statement_timeout(STATEMENT_TIMEOUT)
+        .with_pool_size(TASKS as u32)
+        .with_connect_timeout(CONNECT_TIMEOUT)
+        .with_statement_timeout(STATEMENT_TIMEOUT)
         .connect()
         .await
         .expect("connect to the throwaway server");
@@ -127,10 +127,10 @@ const CALL_BOUND: Duration = Duration::from_secs(9);
 async fn paused_database_times_out_and_the_same_store_recovers(service: Service) {
     let mut server = start(service).await;
     let store = DbConfig::new(server.urls().remove(0))
-        .table("sessionkit_paused")
-        .pool_size(4)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .statement_timeout(STATEMENT_TIMEOUT)
+        .with_table("sessionkit_paused")
+        .with_pool_size(4)
+        .with_connect_timeout(CONNECT_TIMEOUT)
+        .with_statement_timeout(STATEMENT_TIMEOUT)
         .connect()
         .await
         .expect("connect to the throwaway server");

@@ -88,7 +88,7 @@ async fn migrate_is_idempotent_concurrent_and_self_healing(backend: Backend) {
     for _ in 0..4 {
         stores.push(
             DbConfig::new(&url)
-                .table(&table)
+                .with_table(&table)
                 .connect()
                 .await
                 .expect("connect"),
@@ -215,7 +215,7 @@ async fn identical_update_and_touch_are_not_vanished(backend: Backend) {
 async fn missing_table_says_migrate(backend: Backend) {
     let (place, table) = place(backend, "nomig").await;
     let store = DbConfig::new(place.url())
-        .table(&table)
+        .with_table(&table)
         .connect()
         .await
         .unwrap();
@@ -269,7 +269,11 @@ async fn odd_rows_do_not_panic(backend: Backend) {
         ),
     )
     .await;
-    let store = DbConfig::new(&url).table(&table).connect().await.unwrap();
+    let store = DbConfig::new(&url)
+        .with_table(&table)
+        .connect()
+        .await
+        .unwrap();
     store
         .migrate()
         .await
@@ -307,7 +311,7 @@ async fn odd_rows_do_not_panic(backend: Backend) {
 /// timeout; the store serves normally afterwards.
 async fn lock_waits_time_out(backend: Backend) {
     let store = store_with(backend, "lock", |c| {
-        c.statement_timeout(Duration::from_millis(500))
+        c.with_statement_timeout(Duration::from_millis(500))
     })
     .await;
     let url = store.url();
@@ -346,9 +350,9 @@ async fn lock_waits_time_out(backend: Backend) {
 /// timeout that says to raise the pool size; the store serves normally afterwards.
 async fn exhausted_pool_times_out(backend: Backend) {
     let store = store_with(backend, "pool", |c| {
-        c.pool_size(1)
-            .connect_timeout(Duration::from_millis(300))
-            .statement_timeout(Duration::from_secs(3))
+        c.with_pool_size(1)
+            .with_connect_timeout(Duration::from_millis(300))
+            .with_statement_timeout(Duration::from_secs(3))
     })
     .await;
     let url = store.url();
@@ -465,17 +469,21 @@ async fn hostile_configuration(backend: Backend) {
         "sessionkit_migrations",
         &"a".repeat(64),
     ] {
-        let err = DbConfig::new(&url).table(bad).connect().await.unwrap_err();
+        let err = DbConfig::new(&url)
+            .with_table(bad)
+            .connect()
+            .await
+            .unwrap_err();
         assert!(err.is_config(), "{bad:?}: {err:?}");
     }
     let err = DbConfig::new(&url)
-        .pool_size(0)
+        .with_pool_size(0)
         .connect()
         .await
         .unwrap_err();
     assert!(err.is_config(), "{err:?}");
     let err = DbConfig::new(&url)
-        .statement_timeout(Duration::ZERO)
+        .with_statement_timeout(Duration::ZERO)
         .connect()
         .await
         .unwrap_err();
@@ -501,7 +509,7 @@ async fn hostile_configuration(backend: Backend) {
                 "mysql"
             };
             let err = DbConfig::new(format!("{scheme}://root@127.0.0.1:1/test"))
-                .connect_timeout(Duration::from_secs(2))
+                .with_connect_timeout(Duration::from_secs(2))
                 .connect()
                 .await
                 .unwrap_err();

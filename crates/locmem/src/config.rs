@@ -1,5 +1,7 @@
 //! [`LocMemConfig`]: shard count and bounds.
 
+use sessionkit_core::{ConfigUrl, Error, Result};
+
 /// The largest shard count accepted; larger requests are lowered to it.
 pub const MAX_SHARDS: usize = 4096;
 
@@ -13,6 +15,12 @@ pub const MIN_ENTRIES_PER_SHARD: usize = 1024;
 /// requested per session depending on how full the hash tables are, plus the allocator's own
 /// header.
 pub const ENTRY_OVERHEAD: usize = 192;
+
+/// The query parameters of a `locmem://` URL.
+pub const URL_PARAMETERS: [&str; 3] = ["max_entries", "max_bytes", "shards"];
+
+/// The smallest byte budget per shard a `locmem://` URL may give.
+const MIN_BYTES_PER_SHARD: usize = 4096;
 
 /// Settings of a [`LocMemStore`](crate::LocMemStore): how many shards and how large it may grow.
 ///
@@ -58,6 +66,50 @@ impl LocMemConfig {
     /// The defaults: 32 shards, at most 1,000,000 sessions and 256 MiB.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The settings in a `locmem://` URL, read by the shared rules of
+    /// [`ConfigUrl`]: `locmem://[?max_entries=N][&max_bytes=N][&shards=N]`, each at least 1,
+    /// and at least 4096 bytes per shard. A host, path, unknown or repeated parameter is a
+    /// [`Config`](sessionkit_core::ErrorKind::Config) error.
+    ///
+    /// ```
+    /// use sessionkit_locmem::LocMemConfig;
+    /// let config = LocMemConfig::from_url("locmem://?max_entries=5000&shards=4")?;
+    /// assert_eq!((config.max_entries(), config.shards()), (5000, 4));
+    /// assert!(LocMemConfig::from_url("locmem://?max_bytes=0").is_err());
+    /// # Ok::<(), sessionkit_core::Error>(())
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self> {
+        let mut url = ConfigUrl::parse(crate::BACKEND, url)?;
+        url.require_scheme(&["locmem"])?;
+        url.refuse_host()?;
+        url.refuse_path()?;
+        let mut config = Self::default();
+        if let Some(n) = url.take_count("max_entries")? {
+            config = config.with_max_entries(n);
+        }
+        if let Some(n) = url.take_count("max_bytes")? {
+            config = config.with_max_bytes(n);
+        }
+        if let Some(n) = url.take_count("shards")? {
+            config = config.with_shards(n);
+        }
+        url.finish(&URL_PARAMETERS)?;
+        let per_shard = config.max_bytes / config.effective_shards();
+        if per_shard < MIN_BYTES_PER_SHARD {
+            return Err(Error::config(
+                crate::BACKEND,
+                format!(
+                    "max_bytes={} leaves {per_shard} bytes to each of the {} shards, too few for \
+                     one session: give at least {} bytes per shard",
+                    config.max_bytes,
+                    config.effective_shards(),
+                    MIN_BYTES_PER_SHARD
+                ),
+            ));
+        }
+        Ok(config)
     }
 
     /// How many independently locked shards the store has (default 32).

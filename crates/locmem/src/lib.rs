@@ -81,8 +81,11 @@ mod config;
 mod shard;
 mod store;
 
-pub use config::{LocMemConfig, ENTRY_OVERHEAD, MAX_SHARDS, MIN_ENTRIES_PER_SHARD};
+pub use config::{LocMemConfig, ENTRY_OVERHEAD, MAX_SHARDS, MIN_ENTRIES_PER_SHARD, URL_PARAMETERS};
 pub use store::LocMemStore;
+
+/// The back end's name in errors.
+pub(crate) const BACKEND: &str = "locmem";
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

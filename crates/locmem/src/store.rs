@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
 use sessionkit_core::{
-    async_trait, Error, ErrorKind, KeyFormat, Result, SessionKey, SessionStore, UnixTime,
+    async_trait, Error, ErrorKind, Housekeeping, KeyFormat, Result, SessionKey, SessionStore,
+    StoreStats, UnixTime,
 };
 
 use crate::config::{LocMemConfig, ENTRY_OVERHEAD};
 use crate::shard::{cost, Key, Limits, Refused, Shard, Written};
 
-const BACKEND: &str = "locmem";
+use crate::BACKEND;
 
 /// How many expired entries `clear_expired` removes per lock of a shard before letting others in.
 const CLEAR_BATCH: usize = 1024;
@@ -303,6 +304,20 @@ impl SessionStore for LocMemStore {
 
     /// Removes every expired session, one shard at a time and at most 1024 per lock, yielding
     /// to the runtime in between, so readers and writers are never held up for long.
+    fn housekeeping(&self) -> Housekeeping {
+        Housekeeping::InProcess
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        let mut stats = StoreStats::new(BACKEND);
+        stats.housekeeping = Some(Housekeeping::InProcess);
+        stats.items = Some(self.len() as u64);
+        stats.memory_bytes = Some(self.bytes() as u64);
+        stats.memory_limit_bytes = Some(self.config().max_bytes() as u64);
+        stats.evictions = Some(self.evicted());
+        Ok(stats)
+    }
+
     async fn clear_expired(&self) -> Result<u64> {
         let now = UnixTime::now();
         let mut total = 0u64;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sessionkit_core::{Error, Result, KEY_LEN};
+use sessionkit_core::{ConfigUrl, Error, Result, KEY_LEN};
 
 use crate::BACKEND;
 
@@ -20,6 +20,16 @@ pub const DEFAULT_MAX_ITEM_SIZE: usize = 1024 * 1024;
 
 /// memcached's port when a server is named without one.
 pub const DEFAULT_PORT: u16 = 11211;
+
+/// The query parameters of a `memcached://` URL.
+pub const URL_PARAMETERS: [&str; 6] = [
+    "prefix",
+    "connect_timeout",
+    "response_timeout",
+    "max_connections",
+    "idle_timeout",
+    "max_item_size",
+];
 
 /// Settings of a [`MemcacheStore`](crate::MemcacheStore).
 ///
@@ -71,6 +81,60 @@ impl MemcacheConfig {
             idle_timeout: Duration::from_secs(90),
             max_item_size: DEFAULT_MAX_ITEM_SIZE,
         }
+    }
+
+    /// The settings in a `memcached://` URL, read by the shared rules of [`ConfigUrl`]:
+    /// `memcached://HOST[:PORT][,HOST[:PORT]...][?prefix=P][&connect_timeout=D]
+    /// [&response_timeout=D][&max_connections=N][&idle_timeout=D][&max_item_size=BYTES]`
+    /// (`memcache://` is accepted as an alias). A user, path, unknown or repeated parameter, a
+    /// zero count or duration is a [`Config`](sessionkit_core::ErrorKind::Config) error.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessionkit_memcache::MemcacheConfig;
+    /// let config = MemcacheConfig::from_url("memcached://10.0.0.1,10.0.0.2:11300?prefix=app:&response_timeout=250ms")?;
+    /// assert_eq!(config.servers(), ["10.0.0.1:11211", "10.0.0.2:11300"]);
+    /// assert_eq!(config.response_timeout(), Duration::from_millis(250));
+    /// # Ok::<(), sessionkit_core::Error>(())
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self> {
+        let mut url = ConfigUrl::parse(BACKEND, url)?;
+        url.require_scheme(&["memcached", "memcache"])?;
+        url.refuse_credentials()?;
+        url.refuse_path()?;
+        let servers = url
+            .hosts()
+            .into_iter()
+            .map(parse_server)
+            .collect::<Result<Vec<_>>>()?;
+        if servers.is_empty() {
+            return Err(Error::config(
+                BACKEND,
+                "no server in the URL: write memcached://HOST:PORT[,HOST:PORT...]",
+            ));
+        }
+        let mut config = Self::new(servers);
+        if let Some(prefix) = url.take("prefix") {
+            config = config.with_prefix(prefix);
+        }
+        if let Some(d) = url.take_duration("connect_timeout")? {
+            config = config.with_connect_timeout(d);
+        }
+        if let Some(d) = url.take_duration("response_timeout")? {
+            config = config.with_response_timeout(d);
+        }
+        if let Some(n) = url.take_count("max_connections")? {
+            config = config.with_max_connections(n);
+        }
+        if let Some(d) = url.take_duration("idle_timeout")? {
+            config = config.with_idle_timeout(d);
+        }
+        if let Some(n) = url.take_count("max_item_size")? {
+            config = config.with_max_item_size(n);
+        }
+        url.finish(&URL_PARAMETERS)?;
+        config.validate()?;
+        Ok(config)
     }
 
     /// Servers from one comma-separated list, as in an environment variable:

@@ -89,6 +89,7 @@
 //! and this store is the only code that touches it. Only plain TCP is supported (no TLS, UDP,
 //! unix sockets or SASL); the meta protocol needs memcached 1.6 or later.
 
+mod admin;
 mod config;
 mod error;
 mod router;
@@ -96,6 +97,7 @@ mod store;
 
 pub use config::{
     MemcacheConfig, DEFAULT_MAX_ITEM_SIZE, DEFAULT_PORT, DEFAULT_PREFIX, MAX_KEY_LEN,
+    URL_PARAMETERS,
 };
 pub use router::StableRendezvous;
 pub use store::{memcached_exptime, MemcacheStore, MAX_RELATIVE_TTL};

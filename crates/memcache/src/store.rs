@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use memcache::exp::{AsyncMetaClient, MutationStatus};
 use sessionkit_core::{
-    async_trait, Error, ErrorKind, KeyFormat, Result, SessionKey, SessionStore, UnixTime,
+    async_trait, Error, ErrorKind, Housekeeping, KeyFormat, Result, SessionKey, SessionStore,
+    StoreStats, UnixTime,
 };
 
+use crate::admin;
 use crate::config::{MemcacheConfig, MAX_KEY_LEN};
 use crate::error::{from_client, UnexpectedReply};
 use crate::router::StableRendezvous;
@@ -87,12 +89,12 @@ impl fmt::Debug for MemcacheStore {
 }
 
 impl MemcacheStore {
-    /// Checks `config` and resolves the server names. Connections are opened lazily, on first
-    /// use of each server, so a server that is down now fails requests routed to it (as
+    /// Checks `config`, resolves the server names and checks that at least one server answers.
+    /// With several servers, one that is down now fails only the requests routed to it (as
     /// [`ErrorKind::Unavailable`]) until it is back, and the store needs no rebuilding.
     ///
     /// Fails with [`ErrorKind::Config`] for an invalid setting and
-    /// [`ErrorKind::Unavailable`] when a server name does not resolve.
+    /// [`ErrorKind::Unavailable`] when a server name does not resolve or no server answers.
     pub async fn connect(config: MemcacheConfig) -> Result<Self> {
         let servers = config.validate()?;
         let max = config.max_connections();
@@ -106,13 +108,30 @@ impl MemcacheStore {
             .connect_multiple_async(servers.iter().cloned())
             .await
             .map_err(from_client)?;
-        Ok(Self {
+        let store = Self {
             inner: Arc::new(Inner {
                 client,
                 config,
                 servers,
             }),
-        })
+        };
+        store.verify().await?;
+        Ok(store)
+    }
+
+    /// At least one server answers (the start-up rule every back end follows: `connect` fails
+    /// if it can reach no server; with several servers, those down fail only the requests
+    /// routed to them until they are back).
+    async fn verify(&self) -> Result<()> {
+        let limit = self.config().connect_timeout() + self.config().response_timeout();
+        let mut last = None;
+        for server in self.servers() {
+            match admin::stats(server, limit).await {
+                Ok(_) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::config(BACKEND, "no memcached server given")))
     }
 
     /// The configuration the store was built with.
@@ -317,6 +336,33 @@ impl SessionStore for MemcacheStore {
 
     async fn clear_expired(&self) -> Result<u64> {
         Ok(0)
+    }
+
+    fn housekeeping(&self) -> Housekeeping {
+        Housekeeping::ServerExpires
+    }
+
+    /// `stats` of every server, summed (items, bytes, limit, evictions); the version of the
+    /// first. A server that does not answer fails the call.
+    async fn stats(&self) -> Result<StoreStats> {
+        let limit = self.config().connect_timeout() + self.config().response_timeout();
+        let mut stats = StoreStats::new(BACKEND);
+        stats.housekeeping = Some(Housekeeping::ServerExpires);
+        let (mut items, mut bytes, mut max, mut evictions) = (0, 0, 0, 0);
+        for server in self.servers() {
+            let s = admin::stats(server, limit).await?;
+            let n = |name: &str| s.get(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            items += n("curr_items");
+            bytes += n("bytes");
+            max += n("limit_maxbytes");
+            evictions += n("evictions");
+            if stats.server_version.is_none() {
+                stats.server_version = s.get("version").map(|v| format!("memcached {v}"));
+            }
+        }
+        (stats.items, stats.memory_bytes) = (Some(items), Some(bytes));
+        (stats.memory_limit_bytes, stats.evictions) = (Some(max), Some(evictions));
+        Ok(stats)
     }
 }
 

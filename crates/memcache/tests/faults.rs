@@ -175,8 +175,35 @@ async fn silent_server() -> (String, tokio::task::JoinHandle<()>) {
     (format!("memcache://{addr}"), task)
 }
 
-async fn every_operation_times_out(store: &MemcacheStore) {
-    let key = SessionKey::generate();
+/// A fresh key that `store` routes to `server` (`HOST:PORT`).
+fn key_on(store: &MemcacheStore, server: &str) -> SessionKey {
+    loop {
+        let key = SessionKey::generate();
+        if store.server_for(&key) == server {
+            return key;
+        }
+    }
+}
+
+/// A store over a real memcached and `bad` (so that `connect` finds a server that answers,
+/// as the start-up rule asks), after checking that `bad` alone fails `connect` in time.
+async fn store_with(bad: &str) -> (MemcacheStore, sessionkit_testkit::MemcachedServers) {
+    let alone = tokio::time::timeout(HANG, MemcacheStore::connect(config(&[bad.to_owned()])))
+        .await
+        .expect("connect hung");
+    assert!(
+        alone.unwrap_err().is_timeout(),
+        "no server answers: connect fails"
+    );
+    let good = sessionkit_testkit::MemcachedServers::start(1).expect("a memcached server");
+    let store = MemcacheStore::connect(config(&[good.urls()[0].clone(), bad.to_owned()]))
+        .await
+        .unwrap();
+    (store, good)
+}
+
+async fn every_operation_times_out(store: &MemcacheStore, server: &str) {
+    let key = key_on(store, server);
     let exp = UnixTime::now().add_secs(60);
     let calls: Vec<(&str, sessionkit_core::Error)> = vec![
         ("load", store.load(&key).await.unwrap_err()),
@@ -195,16 +222,17 @@ async fn every_operation_times_out(store: &MemcacheStore) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_never_answers_trips_the_response_timeout() {
     let (url, server) = silent_server().await;
-    let store = MemcacheStore::connect(config(&[url])).await.unwrap();
-    every_operation_times_out(&store).await;
+    let (store, _good) = store_with(&url).await;
+    let bad = url.trim_start_matches("memcache://").to_owned();
+    every_operation_times_out(&store, &bad).await;
 
     // Many concurrent callers: each gets its timeout, none hangs.
     let sessions = Sessions::new(store.clone());
     let tasks: Vec<_> = (0..TASKS)
         .map(|_| {
             let sessions = sessions.clone();
+            let key = key_on(&store, &bad);
             tokio::spawn(async move {
-                let key = SessionKey::generate();
                 let result = tokio::time::timeout(HANG, sessions.load(Some(key.as_str())))
                     .await
                     .expect("hung");
@@ -238,10 +266,8 @@ async fn a_server_that_accepts_nothing_trips_the_connect_timeout() {
         std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err(),
         "the accept queue did not fill; this kernel does not drop connections when it is full"
     );
-    let store = MemcacheStore::connect(config(&[format!("memcache://{addr}")]))
-        .await
-        .unwrap();
-    every_operation_times_out(&store).await;
+    let (store, _good) = store_with(&format!("memcache://{addr}")).await;
+    every_operation_times_out(&store, &addr.to_string()).await;
     drop(fillers);
     drop(listener);
 }

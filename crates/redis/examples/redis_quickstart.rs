@@ -13,9 +13,9 @@ async fn main() -> sessionkit_core::Result<()> {
     let url = std::env::var("SESSIONKIT_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned());
     let store = RedisConfig::new(url)
-        .key_prefix("quickstart:") // default: "sessionkit:"
-        .connect_timeout(Duration::from_millis(500))
-        .response_timeout(Duration::from_millis(500))
+        .with_key_prefix("quickstart:") // default: "sessionkit:"
+        .with_connect_timeout(Duration::from_millis(500))
+        .with_response_timeout(Duration::from_millis(500))
         .connect()
         .await?;
     let sessions = Sessions::new(store.clone());

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use sessionkit_core::{Error, Result};
+use sessionkit_core::{percent_encode, quote_short, ConfigUrl, Error, Result};
 
 use crate::error::{self, BACKEND};
 use crate::store::{Connection, Limit, RedisStore};
@@ -13,6 +13,15 @@ use crate::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_RESPONSE_TIMEOU
 /// Cluster calls may take this many times the connect + response timeouts (see `connect`).
 #[cfg(feature = "cluster")]
 const CLUSTER_LIMIT_FACTOR: u32 = 3;
+
+/// The query parameters of a redis URL.
+pub const URL_PARAMETERS: [&str; 5] = [
+    "db",
+    "protocol",
+    "key_prefix",
+    "connect_timeout",
+    "response_timeout",
+];
 
 #[derive(Clone)]
 enum Target {
@@ -30,9 +39,9 @@ enum Target {
 /// use sessionkit_redis::RedisConfig;
 ///
 /// let store = RedisConfig::new("redis://:secret@127.0.0.1:6379/2")
-///     .key_prefix("myapp:session:")
-///     .connect_timeout(Duration::from_millis(500))
-///     .response_timeout(Duration::from_millis(250))
+///     .with_key_prefix("myapp:session:")
+///     .with_connect_timeout(Duration::from_millis(500))
+///     .with_response_timeout(Duration::from_millis(250))
 ///     .connect()
 ///     .await?;
 /// # Ok(()) }
@@ -72,6 +81,159 @@ impl RedisConfig {
         Self::with_target(Target::Cluster(nodes.into_iter().map(Into::into).collect()))
     }
 
+    /// Every setting from one URL, read by the shared rules of [`ConfigUrl`]:
+    ///
+    /// - `redis://[[user]:password@]host[:port][/db]`, `rediss://...` (TLS, feature
+    ///   `tls-rustls`), `redis+unix:///path/to/socket`;
+    /// - `redis+cluster://[[user]:password@]host:port,host:port,...` (`rediss+cluster://` for
+    ///   TLS): a Redis Cluster reached through any of the nodes (feature `cluster`);
+    ///
+    /// with the query parameters `db` (the database index, instead of the path; not in a
+    /// cluster), `protocol` (`resp2` or `resp3`), `key_prefix`, `connect_timeout` and
+    /// `response_timeout` (durations: `500ms`, `2s`). An unknown or repeated parameter, a zero
+    /// timeout, a database given twice or not a number is a
+    /// [`Config`](sessionkit_core::ErrorKind::Config) error naming it; a database index the
+    /// server does not have and rejected credentials are found by [`connect`](Self::connect).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessionkit_redis::RedisConfig;
+    /// let config = RedisConfig::from_url("redis://:s3cret@10.0.0.5:6379/2?key_prefix=app:&response_timeout=250ms")?;
+    /// assert_eq!(config.key_prefix(), "app:");
+    /// assert_eq!(config.response_timeout(), Duration::from_millis(250));
+    /// assert!(!format!("{config:?}").contains("s3cret"));
+    /// assert!(RedisConfig::from_url("redis://h/?db=5&colour=blue").is_err());
+    /// # Ok::<(), sessionkit_core::Error>(())
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self> {
+        let mut url = ConfigUrl::parse(BACKEND, url)?;
+        let scheme = url.scheme().to_owned();
+        let db = url.take_parsed::<u16>("db", "a database index (0, 1, ...)")?;
+        let protocol = url.take_choice("protocol", &["resp2", "resp3"])?;
+        let key_prefix = url.take("key_prefix");
+        let connect_timeout = url.take_duration("connect_timeout")?;
+        let response_timeout = url.take_duration("response_timeout")?;
+        url.finish(&URL_PARAMETERS)?;
+        let path_db = match (scheme.as_str(), url.path()) {
+            ("redis+unix", _) | (_, "") => None,
+            (_, p) => Some(p.trim_end_matches('/').parse::<u16>().map_err(|_| {
+                Error::config(
+                    BACKEND,
+                    format!(
+                        "the path /{} is not a database index (0, 1, ...)",
+                        quote_short(p).trim_matches('"')
+                    ),
+                )
+            })?),
+        };
+        let db = match (db, path_db) {
+            (Some(_), Some(_)) => {
+                return Err(Error::config(
+                    BACKEND,
+                    "the database is given twice, as the path and as ?db=: give it once",
+                ))
+            }
+            (a, b) => a.or(b),
+        };
+        let mut query = Vec::new();
+        if let Some(p) = protocol {
+            query.push(format!("protocol={p}"));
+        }
+        let auth = match (url.user(), url.password()) {
+            (None, None) => String::new(),
+            (user, password) => format!(
+                "{}{}@",
+                percent_encode(user.unwrap_or("")),
+                password.map_or(String::new(), |p| format!(":{}", percent_encode(p)))
+            ),
+        };
+        let node = |scheme: &str, host: &str, db: Option<u16>| {
+            let mut u = format!("{scheme}://{auth}{host}");
+            if let Some(db) = db {
+                u.push_str(&format!("/{db}"));
+            }
+            if !query.is_empty() {
+                u.push('?');
+                u.push_str(&query.join("&"));
+            }
+            u
+        };
+        let mut config = match scheme.as_str() {
+            "redis" | "rediss" => {
+                if url.host().is_empty() || url.host().contains(',') {
+                    return Err(Error::config(
+                        BACKEND,
+                        format!(
+                            "{scheme}:// takes one host[:port]; for several nodes of a cluster \
+                             write redis+cluster://host:port,host:port"
+                        ),
+                    ));
+                }
+                Self::new(node(&scheme, url.host(), db))
+            }
+            "redis+unix" => {
+                url.refuse_credentials()?;
+                if !url.host().is_empty() || url.path().is_empty() {
+                    return Err(Error::config(
+                        BACKEND,
+                        "write a unix socket as redis+unix:///path/to/socket",
+                    ));
+                }
+                if let Some(db) = db {
+                    query.insert(0, format!("db={db}"));
+                }
+                let mut u = format!("redis+unix:///{}", url.path());
+                if !query.is_empty() {
+                    u.push('?');
+                    u.push_str(&query.join("&"));
+                }
+                Self::new(u)
+            }
+            #[cfg(feature = "cluster")]
+            "redis+cluster" | "rediss+cluster" => {
+                if db.is_some_and(|db| db != 0) {
+                    return Err(Error::config(
+                        BACKEND,
+                        "a Redis Cluster has only database 0: remove the database index",
+                    ));
+                }
+                let plain = scheme.trim_end_matches("+cluster");
+                let nodes: Vec<String> = url.hosts().iter().map(|h| node(plain, h, None)).collect();
+                if nodes.is_empty() {
+                    return Err(Error::config(
+                        BACKEND,
+                        "no cluster node: write redis+cluster://host:port,host:port",
+                    ));
+                }
+                Self::cluster(nodes)
+            }
+            other => {
+                return Err(Error::config(
+                    BACKEND,
+                    format!(
+                        "{}:// is not a redis URL; use redis://, rediss://, redis+unix://{}",
+                        quote_short(other).trim_matches('"'),
+                        if cfg!(feature = "cluster") {
+                            ", redis+cluster://"
+                        } else {
+                            ""
+                        }
+                    ),
+                ))
+            }
+        };
+        if let Some(prefix) = key_prefix {
+            config = config.with_key_prefix(prefix);
+        }
+        if let Some(d) = connect_timeout {
+            config = config.with_connect_timeout(d);
+        }
+        if let Some(d) = response_timeout {
+            config = config.with_response_timeout(d);
+        }
+        Ok(config)
+    }
+
     fn with_target(target: Target) -> Self {
         Self {
             target,
@@ -92,7 +254,7 @@ impl RedisConfig {
     /// use sessionkit_redis::{redis::TlsCertificates, RedisConfig};
     /// let ca = std::fs::read("/etc/redis/ca.pem").expect("CA file");
     /// let store = RedisConfig::new("rediss://redis.internal:6380/0")
-    ///     .tls_certificates(TlsCertificates { client_tls: None, root_cert: Some(ca) })
+    ///     .with_tls_certificates(TlsCertificates { client_tls: None, root_cert: Some(ca) })
     ///     .connect()
     ///     .await?;
     /// # Ok(()) }
@@ -100,7 +262,7 @@ impl RedisConfig {
     #[cfg(feature = "tls-rustls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls-rustls")))]
     #[must_use]
-    pub fn tls_certificates(mut self, certificates: redis::TlsCertificates) -> Self {
+    pub fn with_tls_certificates(mut self, certificates: redis::TlsCertificates) -> Self {
         self.tls = Some(certificates);
         self
     }
@@ -110,14 +272,14 @@ impl RedisConfig {
     /// In a cluster, keep `{` and `}` out of it: a hash tag would put every session in one
     /// slot, on one master.
     #[must_use]
-    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+    pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
         self
     }
 
     /// How long one attempt to open a connection may take (default 1 s).
     #[must_use]
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
@@ -126,9 +288,24 @@ impl RedisConfig {
     /// slower than this fails the operation with [`Error::is_timeout`]; the connection stays
     /// up and later replies are matched to their requests.
     #[must_use]
-    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
         self
+    }
+
+    /// The key prefix.
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    /// The connect timeout.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The response timeout.
+    pub fn response_timeout(&self) -> Duration {
+        self.response_timeout
     }
 
     /// The longest any one operation may take, whatever happens (a reconnect in progress
@@ -164,7 +341,9 @@ impl RedisConfig {
             #[cfg(feature = "cluster")]
             Target::Cluster(_) => Limit::Timer(limit * CLUSTER_LIMIT_FACTOR),
         };
-        Ok(RedisStore::new(conn, &self.key_prefix, limit))
+        let store = RedisStore::new(conn, &self.key_prefix, limit);
+        store.verify().await?;
+        Ok(store)
     }
 
     async fn open(&self) -> Result<Connection> {
@@ -282,7 +461,7 @@ mod tests {
             .expect_err("not a redis URL");
         assert!(err.is_config(), "{err:?}");
         let err = RedisConfig::new("redis://127.0.0.1:1")
-            .response_timeout(Duration::ZERO)
+            .with_response_timeout(Duration::ZERO)
             .connect()
             .await
             .expect_err("zero timeout");

@@ -33,6 +33,14 @@ pub(crate) fn map(e: RedisError) -> Error {
                 )
                 .with_source(e)
         }
+        _ if e.to_string().contains("DB index is out of range") => {
+            Error::new(ErrorKind::Config, BACKEND)
+                .with_detail(
+                    "the server has no database with the index in the URL: use a lower one, \
+                     or raise the server's `databases` setting",
+                )
+                .with_source(e)
+        }
         _ if matches!(e.code(), Some("NOAUTH" | "WRONGPASS")) => {
             Error::new(ErrorKind::Config, BACKEND)
                 .with_detail("the server requires other credentials: set them in the URL")

@@ -42,7 +42,7 @@ mod config;
 mod error;
 mod store;
 
-pub use config::RedisConfig;
+pub use config::{RedisConfig, URL_PARAMETERS};
 pub use store::{RedisStore, MAX_TTL_SECS};
 
 /// The redis client crate this store is built on, so you can build connections (and pick

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
 use redis::{Cmd, FromRedisValue, RedisResult, RedisWrite, ToRedisArgs, Value};
-use sessionkit_core::{async_trait, Error, KeyFormat, Result, SessionKey, SessionStore, UnixTime};
+use sessionkit_core::{
+    async_trait, Error, Housekeeping, KeyFormat, Result, SessionKey, SessionStore, StoreStats,
+    UnixTime,
+};
 
 use crate::error::{self, BACKEND};
 use crate::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_RESPONSE_TIMEOUT};
@@ -222,6 +225,13 @@ impl RedisStore {
         cmd
     }
 
+    /// One `PING`, as `connect` sends it: a missing or wrong password, or a database the server
+    /// does not have, fails here rather than at the first request.
+    pub(crate) async fn verify(&self) -> Result<()> {
+        let _: String = self.run(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+
     /// Runs one command within the operation timeout and maps its errors.
     async fn run<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
         match self.limit {
@@ -384,6 +394,32 @@ impl SessionStore for RedisStore {
 
     async fn clear_expired(&self) -> Result<u64> {
         Ok(0)
+    }
+
+    fn housekeeping(&self) -> Housekeeping {
+        Housekeeping::ServerExpires
+    }
+
+    /// `INFO` (version, memory, evictions) and `DBSIZE`. In a cluster these go to one node,
+    /// so the figures are that node's.
+    async fn stats(&self) -> Result<StoreStats> {
+        let mut stats = StoreStats::new(BACKEND);
+        stats.housekeeping = Some(Housekeeping::ServerExpires);
+        let info: String = self.run(&redis::cmd("INFO")).await?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(str::trim)
+        };
+        let number = |name: &str| field(name).and_then(|v| v.parse::<u64>().ok());
+        stats.server_version = field("redis_version").map(|v| format!("redis {v}"));
+        stats.memory_bytes = number("used_memory");
+        stats.memory_limit_bytes = number("maxmemory").filter(|m| *m > 0);
+        stats.evictions = number("evicted_keys");
+        if !self.is_cluster() {
+            stats.items = Some(self.run(&redis::cmd("DBSIZE")).await?);
+        }
+        Ok(stats)
     }
 }
 

@@ -44,9 +44,9 @@ async fn killed_master_fails_its_calls_and_the_same_store_recovers() {
     .await
     .unwrap();
     let store = RedisConfig::cluster(cluster.urls())
-        .key_prefix("cluster-faults:")
-        .connect_timeout(Duration::from_millis(500))
-        .response_timeout(Duration::from_millis(500))
+        .with_key_prefix("cluster-faults:")
+        .with_connect_timeout(Duration::from_millis(500))
+        .with_response_timeout(Duration::from_millis(500))
         .connect()
         .await
         .expect("connect to the throwaway cluster");

@@ -88,7 +88,7 @@ async fn sessions_are_prefixed_keys_with_the_expiry_as_ttl() {
 async fn touch_keeps_a_record_alive_past_its_first_expiry() {
     let (url, _server) = url().await;
     let store = RedisConfig::new(&url)
-        .key_prefix(common::unique_prefix("touch"))
+        .with_key_prefix(common::unique_prefix("touch"))
         .connect()
         .await
         .unwrap();
@@ -111,7 +111,7 @@ async fn touch_keeps_a_record_alive_past_its_first_expiry() {
 async fn already_expired_records_are_never_stored() {
     let (url, _server) = url().await;
     let store = RedisConfig::new(&url)
-        .key_prefix(common::unique_prefix("expired"))
+        .with_key_prefix(common::unique_prefix("expired"))
         .connect()
         .await
         .unwrap();
@@ -152,7 +152,7 @@ async fn already_expired_records_are_never_stored() {
 async fn a_foreign_value_under_the_name_is_an_error_not_a_panic() {
     let (url, _server) = url().await;
     let store = RedisConfig::new(&url)
-        .key_prefix(common::unique_prefix("wrongtype"))
+        .with_key_prefix(common::unique_prefix("wrongtype"))
         .connect()
         .await
         .unwrap();

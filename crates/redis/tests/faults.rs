@@ -26,9 +26,9 @@ async fn start_server() -> RedisServer {
 
 async fn store(url: &str, tag: &str) -> RedisStore {
     RedisConfig::new(url)
-        .key_prefix(format!("faults:{tag}:"))
-        .connect_timeout(CONNECT_TIMEOUT)
-        .response_timeout(RESPONSE_TIMEOUT)
+        .with_key_prefix(format!("faults:{tag}:"))
+        .with_connect_timeout(CONNECT_TIMEOUT)
+        .with_response_timeout(RESPONSE_TIMEOUT)
         .connect()
         .await
         .expect("connect to the throwaway server")

@@ -149,7 +149,7 @@ async fn rediss_with_a_private_ca() {
     let ca = std::fs::read(server.dir.join("ca.crt")).unwrap();
 
     let store = RedisConfig::new(&url)
-        .tls_certificates(TlsCertificates {
+        .with_tls_certificates(TlsCertificates {
             client_tls: None,
             root_cert: Some(ca),
         })
@@ -175,8 +175,8 @@ async fn rediss_with_a_private_ca() {
 
     // Plain TCP to a TLS port gets no answer it understands: an error, not a hang.
     let err = RedisConfig::new(format!("redis://127.0.0.1:{}/", server.port))
-        .connect_timeout(Duration::from_millis(500))
-        .response_timeout(Duration::from_millis(500))
+        .with_connect_timeout(Duration::from_millis(500))
+        .with_response_timeout(Duration::from_millis(500))
         .connect()
         .await
         .expect_err("plain text to a TLS port");

@@ -1,27 +1,247 @@
-//! Choosing a back end by configuration, as Django's `SESSION_ENGINE`.
+//! Choosing a back end by configuration, as Django's `SESSION_ENGINE`: one table of drivers,
+//! each owning its schemes and its cargo feature; every back end reads its own URL
+//! (`XConfig::from_url`) by the shared rules of [`ConfigUrl`](crate::ConfigUrl).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::{Error, Result, SessionConfig, SessionStore, Sessions};
+use crate::{quote_short, Error, Migration, Result, SessionConfig, SessionStore, Sessions};
+
+/// The environment variable [`connect_from_env`] and the `sessionkit` command read.
+pub const URL_ENV: &str = "SESSIONKIT_URL";
+
+type Opening = Pin<Box<dyn Future<Output = Result<Arc<dyn SessionStore>>> + Send>>;
+type Migrating = Pin<Box<dyn Future<Output = Result<Migration>> + Send>>;
+
+/// One back end the facade can open.
+struct Driver {
+    /// The back end's name, as in errors and in the docs.
+    name: &'static str,
+    /// The URL schemes it answers to (the first is the canonical one).
+    schemes: &'static [&'static str],
+    /// The cargo feature of `sessionkit` that compiles it in.
+    feature: &'static str,
+    /// Opens the store; `None` when the feature is off.
+    open: Option<fn(String, SessionConfig) -> Opening>,
+    /// Creates or upgrades its schema; `None` for back ends without one.
+    migrate: Option<fn(String) -> Migrating>,
+}
+
+/// `Some(f)` where `f` is `|url, config| body` if `feature` is on, else `None`.
+macro_rules! opener {
+    ($feature:literal, |$url:ident, $config:ident| $body:expr) => {{
+        #[cfg(feature = $feature)]
+        let f = {
+            fn open($url: String, $config: SessionConfig) -> Opening {
+                Box::pin(async move { $body })
+            }
+            Some(open as fn(String, SessionConfig) -> Opening)
+        };
+        #[cfg(not(feature = $feature))]
+        let f = None;
+        f
+    }};
+}
+
+/// `Some(f)` where `f` is `|url| body` if `feature` is on, else `None`.
+macro_rules! migrator {
+    ($feature:literal, |$url:ident| $body:expr) => {{
+        #[cfg(feature = $feature)]
+        let f = {
+            fn migrate($url: String) -> Migrating {
+                Box::pin(async move { $body })
+            }
+            Some(migrate as fn(String) -> Migrating)
+        };
+        #[cfg(not(feature = $feature))]
+        let f = None;
+        f
+    }};
+}
+
+#[cfg(any(feature = "db-postgres", feature = "db-mysql", feature = "db-sqlite"))]
+async fn db_store(url: &str) -> Result<crate::db::DbStore> {
+    crate::db::DbConfig::from_url(url)?.connect().await
+}
+
+const DRIVERS: &[Driver] = &[
+    Driver {
+        name: "locmem",
+        schemes: &["locmem"],
+        feature: "locmem",
+        open: opener!("locmem", |url, _config| {
+            let config = crate::locmem::LocMemConfig::from_url(&url)?;
+            Ok(Arc::new(crate::locmem::LocMemStore::new(config)) as Arc<dyn SessionStore>)
+        }),
+        migrate: None,
+    },
+    Driver {
+        name: "redis",
+        schemes: &[
+            "redis",
+            "rediss",
+            "redis+unix",
+            "redis+cluster",
+            "rediss+cluster",
+        ],
+        feature: "redis",
+        open: opener!("redis", |url, _config| {
+            let store = crate::redis::RedisConfig::from_url(&url)?.connect().await?;
+            Ok(Arc::new(store) as Arc<dyn SessionStore>)
+        }),
+        migrate: None,
+    },
+    Driver {
+        name: "memcached",
+        schemes: &["memcached", "memcache"],
+        feature: "memcached",
+        open: opener!("memcached", |url, _config| {
+            let config = crate::memcached::MemcacheConfig::from_url(&url)?;
+            let store = crate::memcached::MemcacheStore::connect(config).await?;
+            Ok(Arc::new(store) as Arc<dyn SessionStore>)
+        }),
+        migrate: None,
+    },
+    Driver {
+        name: "cookie",
+        schemes: &["cookie"],
+        feature: "cookie",
+        open: opener!("cookie", |url, config| {
+            let max_age = std::time::Duration::from_secs(config.cookie_age().unsigned_abs());
+            let cookie = crate::cookie::CookieConfig::from_url(&url, max_age)?;
+            Ok(Arc::new(crate::cookie::CookieStore::new(cookie)?) as Arc<dyn SessionStore>)
+        }),
+        migrate: None,
+    },
+    Driver {
+        name: "postgres",
+        schemes: &["postgres", "postgresql"],
+        feature: "db-postgres",
+        open: opener!("db-postgres", |url, _config| {
+            Ok(Arc::new(db_store(&url).await?) as Arc<dyn SessionStore>)
+        }),
+        migrate: migrator!("db-postgres", |url| db_store(&url).await?.migrate().await),
+    },
+    Driver {
+        name: "mysql",
+        schemes: &["mysql", "mariadb"],
+        feature: "db-mysql",
+        open: opener!("db-mysql", |url, _config| {
+            Ok(Arc::new(db_store(&url).await?) as Arc<dyn SessionStore>)
+        }),
+        migrate: migrator!("db-mysql", |url| db_store(&url).await?.migrate().await),
+    },
+    Driver {
+        name: "sqlite",
+        schemes: &["sqlite"],
+        feature: "db-sqlite",
+        open: opener!("db-sqlite", |url, _config| {
+            Ok(Arc::new(db_store(&url).await?) as Arc<dyn SessionStore>)
+        }),
+        migrate: migrator!("db-sqlite", |url| db_store(&url).await?.migrate().await),
+    },
+    Driver {
+        name: "cached-db",
+        schemes: &["cached-db"],
+        feature: "cached-db",
+        open: opener!("cached-db", |url, config| {
+            let parts = crate::cached_db::CachedDbUrl::parse(&url)?;
+            let db_driver = driver(&parts.db)?;
+            if db_driver.migrate.is_none() && !is_database(db_driver) {
+                return Err(Error::config(
+                    "cached-db",
+                    format!(
+                        "db= names a {} URL, not a database: use postgres://, mysql:// or sqlite://",
+                        db_driver.name
+                    ),
+                ));
+            }
+            if driver(&parts.cache)?.name == "cookie" {
+                return Err(Error::config(
+                    "cached-db",
+                    "cache= cannot be a cookie:// URL: use locmem://, redis:// or memcached://",
+                ));
+            }
+            let cache = Box::pin(open_store(&parts.cache, &config)).await?;
+            let db = Box::pin(open_store(&parts.db, &config)).await?;
+            let store = crate::cached_db::CachedDbStore::with_options(cache, db, parts.options)?;
+            Ok(Arc::new(store) as Arc<dyn SessionStore>)
+        }),
+        migrate: migrator!("cached-db", |url| {
+            let parts = crate::cached_db::CachedDbUrl::parse(&url)?;
+            Box::pin(self::migrate(&parts.db)).await
+        }),
+    },
+];
+
+/// Whether `d` is one of the database drivers (with or without its feature).
+fn is_database(d: &Driver) -> bool {
+    matches!(d.name, "postgres" | "mysql" | "sqlite")
+}
+
+/// The driver of `url`'s scheme, or a [`Config`](crate::ErrorKind::Config) error that says
+/// what is wrong: not a URL, an unknown scheme, a back end whose feature is off.
+fn driver(url: &str) -> Result<&'static Driver> {
+    let Some((scheme, _)) = url.split_once("://") else {
+        return Err(Error::config(
+            "sessionkit",
+            format!(
+                "{} is not a URL of the form scheme://... (set {URL_ENV} or pass a URL)",
+                quote_short(url)
+            ),
+        ));
+    };
+    let lower = scheme.to_ascii_lowercase();
+    let Some(d) = DRIVERS.iter().find(|d| d.schemes.contains(&lower.as_str())) else {
+        let known: Vec<&str> = DRIVERS
+            .iter()
+            .flat_map(|d| d.schemes.iter().copied())
+            .collect();
+        return Err(Error::config(
+            "sessionkit",
+            format!(
+                "unknown session back end {}; known schemes: {}",
+                quote_short(scheme),
+                known.join(", ")
+            ),
+        ));
+    };
+    if d.open.is_none() {
+        return Err(Error::config(
+            "sessionkit",
+            format!(
+                "the {} back end is not compiled in; enable the `{}` feature of sessionkit",
+                d.name, d.feature
+            ),
+        ));
+    }
+    Ok(d)
+}
 
 /// Opens the back end named by `url` with Django's default session settings.
 ///
-/// The scheme picks the back end; each needs its cargo feature:
+/// The scheme picks the back end; each needs its cargo feature, and every setting of the back
+/// end is a query parameter of its URL (the tables are in each back end's docs page and in
+/// its `XConfig::from_url`):
 ///
 /// | URL | back end | feature |
 /// |---|---|---|
-/// | `locmem://` (query: `max_entries`, `max_bytes`, `shards`) | in-process memory | `locmem` |
-/// | `redis://[user:pass@]host:port[/db]`, `rediss://...` | one redis server (default timeouts and key prefix) | `redis` (`redis-tls` for `rediss`) |
-/// | `redis+cluster://host:port,host:port,...` | a Redis Cluster, from any of its nodes | `redis` |
-/// | `memcache://host:port[,host:port...]` | memcached, keys spread over the servers | `memcache` |
-/// | `cookie://?secret_env=VAR[&fallback_env=VAR...][&protection=signed\|encrypted]` | signed or encrypted cookies; the secret is read from the named environment variable (never from the URL), the maximum age is the configured cookie age | `cookie` |
-/// | `postgres://...`, `postgresql://...` | PostgreSQL, table `sessionkit_session` (run [`migrate`] once first) | `db-postgres` |
-/// | `mysql://...` | MySQL or MariaDB, same table | `db-mysql` |
-/// | `sqlite://PATH` | an SQLite file, same table | `db-sqlite` |
-/// | `cached-db://?cache=CACHE_URL&db=DB_URL` | a cache (any URL above but cookie) in front of a database (a database URL); write `&` inside the nested URLs as `%26` | `cached-db` and a `db-*` feature |
+/// | `locmem://[?max_entries=N&max_bytes=N&shards=N]` | in-process memory | `locmem` |
+/// | `redis://[user:pass@]host:port[/db][?key_prefix=..&connect_timeout=..&response_timeout=..&protocol=resp3]`, `rediss://...`, `redis+unix:///path` | one redis server | `redis` (`redis-tls` for `rediss`) |
+/// | `redis+cluster://host:port,host:port,...[?...]` | a Redis Cluster, from any of its nodes | `redis` |
+/// | `memcached://host:port[,host:port...][?prefix=..&response_timeout=..&...]` (alias `memcache://`) | memcached, keys spread over the servers | `memcached` |
+/// | `cookie://?secret_env=VAR[&fallback_env=VAR,VAR][&protection=signed\|encrypted][&...]` | signed or encrypted cookies; the secret is read from the named environment variable (never from the URL); the maximum age defaults to the configured cookie age | `cookie` |
+/// | `postgres://...[?table=..&pool_size=..&connect_timeout=..&statement_timeout=..&sslmode=..]` | PostgreSQL (run [`migrate`] once first) | `db-postgres` |
+/// | `mysql://...` (alias `mariadb://`) | MySQL or MariaDB, same parameters | `db-mysql` |
+/// | `sqlite://PATH[?mode=ro\|rw\|rwc&...]` | an SQLite file, same parameters | `db-sqlite` |
+/// | `cached-db://?cache=CACHE_URL&db=DB_URL[&cache_ttl=..&...]` | a cache (any URL above but cookie) in front of a database; write `&` inside the nested URLs as `%26` | `cached-db` and a `db-*` feature |
 ///
-/// An unknown scheme, a back end whose feature is off, or a bad parameter is a
-/// [`Config`](crate::ErrorKind::Config) error that says which.
+/// An unknown scheme or parameter, a back end whose feature is off, a value out of range or
+/// credentials the server refuses is a [`Config`](crate::ErrorKind::Config) error that says
+/// which. A server that cannot be reached is
+/// [`Unavailable`](crate::ErrorKind::Unavailable): every back end's `connect` fails when it
+/// can reach none of its servers (retry it, with a back-off, while they come up).
 pub async fn connect(url: &str) -> Result<Sessions> {
     connect_with(url, SessionConfig::default()).await
 }
@@ -32,324 +252,69 @@ pub async fn connect_with(url: &str, config: SessionConfig) -> Result<Sessions> 
     Ok(Sessions::from_arc(store, config))
 }
 
+/// Opens the back end named by the environment variable `SESSIONKIT_URL` ([`URL_ENV`]), as
+/// tools read `DATABASE_URL`, with Django's default session settings.
+pub async fn connect_from_env() -> Result<Sessions> {
+    connect(&url_from_env()?).await
+}
+
+/// The value of `SESSIONKIT_URL`, or a [`Config`](crate::ErrorKind::Config) error saying it is
+/// not set.
+pub fn url_from_env() -> Result<String> {
+    std::env::var(URL_ENV).map_err(|_| {
+        Error::config(
+            "sessionkit",
+            format!(
+                "{URL_ENV} is not set (or not UTF-8): set it to the session back end's URL, \
+                 e.g. {URL_ENV}=redis://127.0.0.1:6379/0"
+            ),
+        )
+    })
+}
+
 /// Opens the store named by `url` (see [`connect`]) without wrapping it in [`Sessions`]: for
 /// composing stores yourself. `config` supplies what a store needs from the session settings
 /// (the cookie store's maximum age).
 pub async fn open_store(url: &str, config: &SessionConfig) -> Result<Arc<dyn SessionStore>> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-        Error::config(
-            "sessionkit",
-            format!("{url:?} is not a URL of the form scheme://..."),
-        )
-    })?;
-    match scheme {
-        "locmem" => locmem(rest),
-        "redis" | "rediss" => redis(url, None).await,
-        "redis+cluster" => redis(url, Some(rest)).await,
-        "memcache" => memcache(rest).await,
-        "cookie" => cookie(rest, config),
-        "postgres" | "postgresql" | "mysql" | "sqlite" => db(url).await,
-        "cached-db" => Box::pin(cached_db(rest, config)).await,
-        other => Err(Error::config(
-            "sessionkit",
-            format!(
-                "unknown session back end {other:?}; known: locmem, redis, rediss, \
-                 redis+cluster, memcache, cookie, postgres, postgresql, mysql, sqlite, cached-db"
-            ),
-        )),
-    }
+    let d = driver(url)?;
+    let open = d.open.expect("driver() returns enabled drivers only");
+    open(url.to_owned(), config.clone()).await
 }
 
 /// Creates or upgrades the session table of the database that `url` names (a database URL, or
 /// the `db=` part of a `cached-db://` URL): Django's `manage.py migrate`. Idempotent; safe to
-/// run at every start. For back ends without a schema it does nothing.
-pub async fn migrate(url: &str) -> Result<()> {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", ""));
-    match scheme {
-        "postgres" | "postgresql" | "mysql" | "sqlite" => migrate_db(url).await,
-        "cached-db" => {
-            let (_, db_url) = cached_db_parts(rest)?;
-            Box::pin(migrate(&db_url)).await
-        }
-        _ => {
-            // Fails exactly as connect would for an unknown or disabled back end.
-            open_store(url, &SessionConfig::default()).await.map(drop)
+/// run at every start. For back ends without a schema it checks the URL as [`connect`] would
+/// and returns [`Migration::NotNeeded`].
+pub async fn migrate(url: &str) -> Result<Migration> {
+    let d = driver(url)?;
+    match d.migrate {
+        Some(migrate) => migrate(url.to_owned()).await,
+        None => {
+            open_store(url, &SessionConfig::default()).await?;
+            Ok(Migration::NotNeeded)
         }
     }
 }
 
-/// `key=value` pairs of a URL's query.
-fn query_pairs(rest: &str) -> impl Iterator<Item = (&str, &str)> {
-    rest.split_once('?')
-        .map_or("", |(_, q)| q)
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
-}
-
-#[cfg(feature = "locmem")]
-fn parse_number(backend: &'static str, name: &str, value: &str) -> Result<usize> {
-    value
-        .parse()
-        .map_err(|_| Error::config(backend, format!("{name}={value:?} is not a whole number")))
-}
-
-#[cfg(feature = "locmem")]
-fn locmem(rest: &str) -> Result<Arc<dyn SessionStore>> {
-    use crate::locmem::{LocMemConfig, LocMemStore};
-    let mut c = LocMemConfig::default();
-    for (name, value) in query_pairs(rest) {
-        c = match name {
-            "max_entries" => c.with_max_entries(parse_number("locmem", name, value)?),
-            "max_bytes" => c.with_max_bytes(parse_number("locmem", name, value)?),
-            "shards" => c.with_shards(parse_number("locmem", name, value)?),
-            other => {
-                return Err(Error::config(
-                    "locmem",
-                    format!("unknown parameter {other:?}; known: max_entries, max_bytes, shards"),
-                ))
-            }
-        };
-    }
-    Ok(Arc::new(LocMemStore::new(c)))
-}
-
-#[cfg(not(feature = "locmem"))]
-fn locmem(_: &str) -> Result<Arc<dyn SessionStore>> {
-    Err(Error::config(
-        "sessionkit",
-        "the locmem back end is not compiled in; enable the `locmem` feature of sessionkit",
-    ))
-}
-
-#[cfg(feature = "redis")]
-async fn redis(url: &str, cluster: Option<&str>) -> Result<Arc<dyn SessionStore>> {
-    use crate::redis::RedisConfig;
-    let redis = match cluster {
-        Some(nodes) => RedisConfig::cluster(
-            nodes
-                .split(',')
-                .filter(|n| !n.is_empty())
-                .map(|n| format!("redis://{n}")),
-        ),
-        None => RedisConfig::new(url),
-    };
-    Ok(Arc::new(redis.connect().await?))
-}
-
-#[cfg(not(feature = "redis"))]
-async fn redis(_: &str, _: Option<&str>) -> Result<Arc<dyn SessionStore>> {
-    Err(Error::config(
-        "sessionkit",
-        "the redis back end is not compiled in; enable the `redis` feature of sessionkit",
-    ))
-}
-
-#[cfg(feature = "memcache")]
-async fn memcache(servers: &str) -> Result<Arc<dyn SessionStore>> {
-    use crate::memcache::{MemcacheConfig, MemcacheStore};
-    let store = MemcacheStore::connect(MemcacheConfig::from_list(servers)).await?;
-    Ok(Arc::new(store))
-}
-
-#[cfg(not(feature = "memcache"))]
-async fn memcache(_: &str) -> Result<Arc<dyn SessionStore>> {
-    Err(Error::config(
-        "sessionkit",
-        "the memcache back end is not compiled in; enable the `memcache` feature of sessionkit",
-    ))
-}
-
-#[cfg(feature = "cookie")]
-fn cookie(rest: &str, config: &SessionConfig) -> Result<Arc<dyn SessionStore>> {
-    use crate::cookie::{CookieConfig, CookieStore, Protection};
-    let secret_of = |var: &str| {
-        std::env::var(var).map_err(|_| {
-            Error::config(
-                "cookie",
-                format!("the environment variable {var:?} named by the URL is not set"),
-            )
-        })
-    };
-    let (mut secret, mut fallbacks, mut protection) = (None, Vec::new(), Protection::Signed);
-    for (name, value) in query_pairs(rest) {
-        match name {
-            "secret_env" => secret = Some(secret_of(value)?),
-            "fallback_env" => fallbacks.push(secret_of(value)?),
-            "protection" => {
-                protection = match value {
-                    "signed" => Protection::Signed,
-                    "encrypted" => Protection::Encrypted,
-                    other => {
-                        return Err(Error::config(
-                            "cookie",
-                            format!("protection={other:?}; known: signed, encrypted"),
-                        ))
-                    }
-                }
-            }
-            other => {
-                return Err(Error::config(
-                    "cookie",
-                    format!(
-                        "unknown parameter {other:?}; known: secret_env, fallback_env, protection"
-                    ),
-                ))
-            }
-        }
-    }
-    let secret = secret.ok_or_else(|| {
-        Error::config(
-            "cookie",
-            "cookie:// needs secret_env=VAR naming the variable that holds the secret",
-        )
-    })?;
-    let max_age = std::time::Duration::from_secs(config.cookie_age().unsigned_abs());
-    let mut c = CookieConfig::new(secret)
-        .with_protection(protection)
-        .with_max_age(max_age);
-    for f in fallbacks {
-        c = c.with_fallback_secret(f);
-    }
-    Ok(Arc::new(CookieStore::new(c)?))
-}
-
-#[cfg(not(feature = "cookie"))]
-fn cookie(_: &str, _: &SessionConfig) -> Result<Arc<dyn SessionStore>> {
-    Err(Error::config(
-        "sessionkit",
-        "the cookie back end is not compiled in; enable the `cookie` feature of sessionkit",
-    ))
-}
-
-/// The feature a database URL needs, if it is not compiled in.
-fn missing_db_feature(url: &str) -> Option<&'static str> {
-    let scheme = url.split_once("://").map_or("", |(s, _)| s);
-    match scheme {
-        "postgres" | "postgresql" if !cfg!(feature = "db-postgres") => Some("db-postgres"),
-        "mysql" if !cfg!(feature = "db-mysql") => Some("db-mysql"),
-        "sqlite" if !cfg!(feature = "db-sqlite") => Some("db-sqlite"),
-        _ => None,
-    }
-}
-
-fn db_feature_error(feature: &str) -> Error {
-    Error::config(
-        "sessionkit",
-        format!("this database back end is not compiled in; enable the `{feature}` feature of sessionkit"),
-    )
-}
-
-#[cfg(any(feature = "db-postgres", feature = "db-mysql", feature = "db-sqlite"))]
-async fn db_store(url: &str) -> Result<crate::db::DbStore> {
-    if let Some(feature) = missing_db_feature(url) {
-        return Err(db_feature_error(feature));
-    }
-    crate::db::DbConfig::new(url).connect().await
-}
-
-#[cfg(any(feature = "db-postgres", feature = "db-mysql", feature = "db-sqlite"))]
-async fn db(url: &str) -> Result<Arc<dyn SessionStore>> {
-    Ok(Arc::new(db_store(url).await?))
-}
-
-#[cfg(any(feature = "db-postgres", feature = "db-mysql", feature = "db-sqlite"))]
-async fn migrate_db(url: &str) -> Result<()> {
-    db_store(url).await?.migrate().await
-}
-
-#[cfg(not(any(feature = "db-postgres", feature = "db-mysql", feature = "db-sqlite")))]
-async fn db(url: &str) -> Result<Arc<dyn SessionStore>> {
-    Err(db_feature_error(
-        missing_db_feature(url).unwrap_or("db-sqlite"),
-    ))
-}
-
-#[cfg(not(any(feature = "db-postgres", feature = "db-mysql", feature = "db-sqlite")))]
-async fn migrate_db(url: &str) -> Result<()> {
-    db(url).await.map(drop)
-}
-
-/// The `cache=` and `db=` URLs of a `cached-db://` URL, percent-decoded.
-fn cached_db_parts(rest: &str) -> Result<(String, String)> {
-    let (mut cache, mut db) = (None, None);
-    for (name, value) in query_pairs(rest) {
-        let value = percent_decode(value).ok_or_else(|| {
-            Error::config(
-                "cached-db",
-                format!("{name}= holds a bad %-escape; write & as %26 and % as %25"),
-            )
-        })?;
-        match name {
-            "cache" => cache = Some(value),
-            "db" => db = Some(value),
-            other => {
-                return Err(Error::config(
-                    "cached-db",
-                    format!(
-                        "unknown parameter {other:?}; known: cache, db (write & inside them as %26)"
-                    ),
-                ))
-            }
-        }
-    }
-    match (cache, db) {
-        (Some(cache), Some(db)) => Ok((cache, db)),
-        _ => Err(Error::config(
-            "cached-db",
-            "cached-db:// needs both cache=CACHE_URL and db=DATABASE_URL",
-        )),
-    }
-}
-
-/// Decodes `%XX` escapes; `None` for a malformed escape or a result that is not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-#[cfg(feature = "cached-db")]
-async fn cached_db(rest: &str, config: &SessionConfig) -> Result<Arc<dyn SessionStore>> {
-    let (cache_url, db_url) = cached_db_parts(rest)?;
-    let db_scheme = db_url.split_once("://").map_or("", |(s, _)| s);
-    if !matches!(db_scheme, "postgres" | "postgresql" | "mysql" | "sqlite") {
-        return Err(Error::config(
-            "cached-db",
-            format!(
-                "db={db_scheme:?}:// is not a database; use postgres://, mysql:// or sqlite://"
-            ),
-        ));
-    }
-    let cache = open_store(&cache_url, config).await?;
-    let db = open_store(&db_url, config).await?;
-    Ok(Arc::new(crate::cached_db::CachedDbStore::try_new(
-        cache, db,
-    )?))
-}
-
-#[cfg(not(feature = "cached-db"))]
-async fn cached_db(_: &str, _: &SessionConfig) -> Result<Arc<dyn SessionStore>> {
-    Err(Error::config(
-        "sessionkit",
-        "the cached-db back end is not compiled in; enable the `cached-db` feature of sessionkit",
-    ))
+/// The name of the back end `url` names (`redis`, `postgres`, ...), if its scheme is known and
+/// its feature compiled in.
+pub fn backend_name(url: &str) -> Result<&'static str> {
+    driver(url).map(|d| d.name)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_scheme_belongs_to_one_driver() {
+        let mut seen = std::collections::HashSet::new();
+        for d in DRIVERS {
+            for s in d.schemes {
+                assert!(seen.insert(*s), "{s} is claimed twice");
+            }
+        }
+    }
 
     #[tokio::test]
     async fn bad_urls_are_config_errors() {
@@ -365,50 +330,13 @@ mod tests {
         }
     }
 
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%26b%3D%25").as_deref(), Some("a&b=%"));
-        assert_eq!(
-            percent_decode("plain://x/y").as_deref(),
-            Some("plain://x/y")
-        );
-        for bad in ["%", "%2", "%zz", "%ff", "%e2%82"] {
-            assert_eq!(percent_decode(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn cached_db_url_parts() {
-        let (cache, db) =
-            cached_db_parts("?cache=redis://h:6379/0&db=postgres://u@h/app%3Fsslmode%3Drequire%26connect_timeout%3D5")
-                .unwrap();
-        assert_eq!(cache, "redis://h:6379/0");
-        assert_eq!(db, "postgres://u@h/app?sslmode=require&connect_timeout=5");
-    }
-
     #[tokio::test]
     async fn disabled_back_ends_say_which_feature() {
-        for (url, feature) in [
-            ("postgres://u@h/db", "db-postgres"),
-            ("mysql://u@h/db", "db-mysql"),
-            ("sqlite:///tmp/x.sqlite3", "db-sqlite"),
-            (
-                "cached-db://?cache=locmem://&db=sqlite:///tmp/x",
-                "cached-db",
-            ),
-        ] {
-            let enabled = match feature {
-                "db-postgres" => cfg!(feature = "db-postgres"),
-                "db-mysql" => cfg!(feature = "db-mysql"),
-                "db-sqlite" => cfg!(feature = "db-sqlite"),
-                _ => cfg!(feature = "cached-db"),
-            };
-            if enabled {
-                continue;
-            }
-            let err = connect(url).await.unwrap_err();
+        for d in DRIVERS.iter().filter(|d| d.open.is_none()) {
+            let url = format!("{}://x", d.schemes[0]);
+            let err = connect(&url).await.unwrap_err();
             assert!(
-                err.is_config() && err.to_string().contains(feature),
+                err.is_config() && err.to_string().contains(d.feature),
                 "{url}: {err}"
             );
         }
@@ -416,7 +344,7 @@ mod tests {
 
     #[tokio::test]
     async fn locmem_url_with_parameters() {
-        let sessions = connect("locmem://?max_entries=1000&max_bytes=1048576&shards=4")
+        let sessions = connect("LOCMEM://?max_entries=1000&max_bytes=1048576&shards=4")
             .await
             .unwrap();
         let mut s = sessions.create();

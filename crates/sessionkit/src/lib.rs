@@ -30,7 +30,7 @@
 //! | `locmem` (default) | in-process memory, bounded, sharded | [`locmem`] | `locmem://[?max_entries=N&max_bytes=N&shards=N]` |
 //! | `redis` | redis, one server or a Redis Cluster | [`redis`] | `redis://[user:pass@]host:port/db`, `redis+cluster://host:port,host:port,...` |
 //! | `redis-tls` | `rediss://` for the above, via rustls | [`redis`] | `rediss://...` |
-//! | `memcache` | memcached, one or several servers (rendezvous hashing) | [`memcache`] | `memcache://host:port[,host:port...]` |
+//! | `memcached` (alias `memcache`) | memcached, one or several servers (rendezvous hashing) | [`memcached`] | `memcached://host:port[,host:port...]` |
 //! | `cookie` | signed (HMAC-SHA256) or encrypted (AES-256-GCM) cookies, key rotation | [`cookie`] | `cookie://?secret_env=VAR[&fallback_env=VAR][&protection=encrypted]` |
 //! | `db-postgres` | PostgreSQL (diesel + r2d2; links libpq) | [`db`] | `postgres://user@host/dbname` |
 //! | `db-mysql` | MySQL or MariaDB (links libmysqlclient / libmariadb) | [`db`] | `mysql://user@host/dbname` |
@@ -60,13 +60,18 @@ pub mod redis {
     pub use sessionkit_redis::*;
 }
 
-/// The memcached back end: [`MemcacheStore`](memcache::MemcacheStore); the `memcache` client
-/// crate is re-exported as `sessionkit::memcache::memcache`.
-#[cfg(feature = "memcache")]
-#[cfg_attr(docsrs, doc(cfg(feature = "memcache")))]
-pub mod memcache {
+/// The memcached back end: [`MemcacheStore`](memcached::MemcacheStore); the `memcache` client
+/// crate is re-exported as `sessionkit::memcached::memcache`.
+#[cfg(feature = "memcached")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
+pub mod memcached {
     pub use sessionkit_memcache::*;
 }
+
+/// The old name of [`memcached`], kept so that code written for it still builds.
+#[cfg(feature = "memcached")]
+#[doc(hidden)]
+pub use memcached as memcache;
 
 /// The signed (optionally encrypted) cookie back end: [`CookieStore`](cookie::CookieStore).
 #[cfg(feature = "cookie")]
@@ -101,4 +106,7 @@ pub mod cached_db {
 }
 
 mod connect;
-pub use connect::{connect, connect_with, migrate, open_store};
+pub use connect::{
+    backend_name, connect, connect_from_env, connect_with, migrate, open_store, url_from_env,
+    URL_ENV,
+};

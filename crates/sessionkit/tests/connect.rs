@@ -3,7 +3,7 @@
 
 #[cfg(any(
     feature = "redis",
-    feature = "memcache",
+    feature = "memcached",
     feature = "db-postgres",
     feature = "db-mysql"
 ))]
@@ -12,7 +12,7 @@ use sessionkit_testkit::Service;
 /// One login-like round trip through the handle `connect` returned.
 #[cfg(any(
     feature = "redis",
-    feature = "memcache",
+    feature = "memcached",
     feature = "db-postgres",
     feature = "db-mysql",
     feature = "db-sqlite"
@@ -36,17 +36,17 @@ async fn connect_redis() {
     round_trip(sessionkit::connect(server.url()).await.unwrap()).await;
 }
 
-#[cfg(feature = "memcache")]
+#[cfg(feature = "memcached")]
 #[tokio::test]
 async fn connect_memcache() {
     let server = Service::Memcached { nodes: 1 }
         .from_env_or_start()
         .expect("a memcached server");
     let url = server.urls().join(",");
-    let url = if url.starts_with("memcache://") {
+    let url = if url.starts_with("memcached://") {
         url
     } else {
-        format!("memcache://{url}")
+        format!("memcached://{url}")
     };
     round_trip(sessionkit::connect(&url).await.unwrap()).await;
 }

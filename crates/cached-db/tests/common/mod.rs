@@ -158,8 +158,8 @@ pub async fn db_named(
 /// A migrated database store on `url`, table `table`.
 pub async fn db_at(url: &str, table: &str, pool_size: u32) -> DbStore {
     let store = DbConfig::new(url)
-        .table(table)
-        .pool_size(pool_size)
+        .with_table(table)
+        .with_pool_size(pool_size)
         .connect()
         .await
         .unwrap_or_else(|e| panic!("connect to the database: {e} ({e:?})"));
@@ -181,9 +181,9 @@ pub async fn redis_cache(prefix: &str, res: &mut Resources) -> RedisStore {
 /// A redis store with `prefix` on `url`, with short timeouts (a cache must not hold requests up).
 pub async fn redis_at(url: &str, prefix: &str) -> RedisStore {
     RedisConfig::new(url)
-        .key_prefix(format!("{prefix}:"))
-        .connect_timeout(Duration::from_millis(250))
-        .response_timeout(Duration::from_millis(250))
+        .with_key_prefix(format!("{prefix}:"))
+        .with_connect_timeout(Duration::from_millis(250))
+        .with_response_timeout(Duration::from_millis(250))
         .connect()
         .await
         .expect("connect to redis")

@@ -190,7 +190,7 @@ pub async fn store_with(
     tweak: impl FnOnce(DbConfig) -> DbConfig,
 ) -> TestDb {
     let (place, table) = place(backend, tag).await;
-    let store = tweak(DbConfig::new(place.url()).table(&table))
+    let store = tweak(DbConfig::new(place.url()).with_table(&table))
         .connect()
         .await
         .unwrap_or_else(|e| panic!("connect to {backend}: {e} ({e:?})"));

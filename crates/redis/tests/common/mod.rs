@@ -58,7 +58,7 @@ pub async fn single_store() -> WithServer {
     let server = server(Service::Redis).await;
     let url = urls(&server).remove(0);
     let store = RedisConfig::new(url)
-        .key_prefix(unique_prefix("single"))
+        .with_key_prefix(unique_prefix("single"))
         .connect()
         .await
         .expect("connect to redis");
@@ -70,7 +70,7 @@ pub async fn single_store() -> WithServer {
 pub async fn cluster_store() -> WithServer {
     let server = server(Service::RedisCluster).await;
     let store = RedisConfig::cluster(urls(&server))
-        .key_prefix(unique_prefix("cluster"))
+        .with_key_prefix(unique_prefix("cluster"))
         .connect()
         .await
         .expect("connect to the redis cluster");
