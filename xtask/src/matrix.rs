@@ -120,6 +120,19 @@ pub(crate) const CELLS: &[Cell] = &[
         ..CELL
     },
     Cell {
+        // The `sessionkit` operator command, run as a binary against real servers.
+        name: "cli",
+        package: "sessionkit-cli",
+        links: DB_LIBS,
+        services: &[
+            Service::Redis,
+            Service::Memcached { nodes: 1 },
+            Service::Postgres,
+            Service::Mysql,
+        ],
+        ..CELL
+    },
+    Cell {
         name: "facade-quickstart",
         package: "sessionkit",
         run: Run::RootExample("quickstart"),

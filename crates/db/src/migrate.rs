@@ -211,6 +211,28 @@ pub(crate) fn run<C: DbConn>(
             );
             newly.push(m.version);
         }
+        if backend == Backend::Mysql {
+            // A table adopted from elsewhere (created before sessionkit) may lack the expiry
+            // index that MySQL's CREATE TABLE declares inline; clear_expired names it.
+            let has_index = c
+                .select_int(
+                    &Template::new(
+                        "SELECT COUNT(*) FROM information_schema.statistics \
+                         WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?",
+                    ),
+                    &[
+                        Bind::Text(table),
+                        Bind::Text(&expiry_index_name(backend, table)),
+                    ],
+                )?
+                .unwrap_or(0)
+                > 0;
+            if !has_index {
+                c.batch_execute(&format!(
+                    "CREATE INDEX {index} ON {quoted_table} (expire_date)"
+                ))?;
+            }
+        }
         let before = applied.iter().copied().max();
         Ok(match (before, newly.last().copied()) {
             (None, Some(version)) => Outcome::Created { version },

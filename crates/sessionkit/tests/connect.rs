@@ -42,12 +42,15 @@ async fn connect_memcache() {
     let server = Service::Memcached { nodes: 1 }
         .from_env_or_start()
         .expect("a memcached server");
-    let url = server.urls().join(",");
-    let url = if url.starts_with("memcached://") {
-        url
-    } else {
-        format!("memcached://{url}")
-    };
+    let hosts: Vec<&str> = server
+        .urls()
+        .iter()
+        .map(|u| {
+            u.trim_start_matches("memcached://")
+                .trim_start_matches("memcache://")
+        })
+        .collect();
+    let url = format!("memcached://{}", hosts.join(","));
     round_trip(sessionkit::connect(&url).await.unwrap()).await;
 }
 
