@@ -77,6 +77,15 @@ const ALL_SERVERS: &[Service] = &[
     Service::Mysql,
 ];
 
+/// One server of each kind a client back end talks to (no cluster): what the cells that open
+/// every back end need.
+const CLIENT_SERVERS: &[Service] = &[
+    Service::Redis,
+    Service::Memcached { nodes: 1 },
+    Service::Postgres,
+    Service::Mysql,
+];
+
 /// The features every `db-*` cell builds sessionkit-db with, so that the cells share one build.
 const DB_FEATURES: &[&str] = &["postgres", "mysql", "sqlite"];
 
@@ -111,12 +120,7 @@ pub(crate) const CELLS: &[Cell] = &[
         package: "sessionkit",
         features: &["full"],
         links: DB_LIBS,
-        services: &[
-            Service::Redis,
-            Service::Memcached { nodes: 1 },
-            Service::Postgres,
-            Service::Mysql,
-        ],
+        services: CLIENT_SERVERS,
         ..CELL
     },
     Cell {
@@ -124,12 +128,7 @@ pub(crate) const CELLS: &[Cell] = &[
         name: "cli",
         package: "sessionkit-cli",
         links: DB_LIBS,
-        services: &[
-            Service::Redis,
-            Service::Memcached { nodes: 1 },
-            Service::Postgres,
-            Service::Mysql,
-        ],
+        services: CLIENT_SERVERS,
         ..CELL
     },
     Cell {

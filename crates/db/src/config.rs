@@ -81,10 +81,9 @@ impl DbConfig {
     /// setters below describe. Anything else is a [`Config`](sessionkit_core::ErrorKind::Config)
     /// error naming it.
     pub fn from_url(url: &str) -> Result<Self> {
-        let (_, settings) = Target::parse_with_settings(url)?;
+        let (target, settings) = Target::parse_with_settings(url)?;
         if let Some(table) = &settings.table {
-            let backend = Target::parse(url)?.backend();
-            validate_table(table, backend)?;
+            validate_table(table, target.backend())?;
         }
         Ok(Self::new(url))
     }
@@ -353,6 +352,8 @@ const SQLITE_PARAMETERS: &[(&str, &[&str])] = &[
 ];
 
 impl Target {
+    /// The target alone (tests).
+    #[cfg(test)]
     pub(crate) fn parse(url: &str) -> Result<Self> {
         Self::parse_with_settings(url).map(|(t, _)| t)
     }
