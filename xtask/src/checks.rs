@@ -307,3 +307,30 @@ fn every_test_file_runs_in_some_cell() {
         );
     }
 }
+
+/// The README's first command, `cargo run --example quickstart` from the root, builds what the
+/// default members need with their default features: none of it may link a system C library
+/// (a new user has only Rust). Feature unification with the cli or benches (`full`) would pull
+/// in libpq and libmysqlclient; `default-members` in the root manifest prevents it.
+#[test]
+fn root_commands_need_no_system_library() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["tree", "-e", "normal,dev,build", "--prefix", "none"])
+        .current_dir(workspace_root())
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let linked: Vec<&str> = tree
+        .lines()
+        .filter(|l| l.starts_with("pq-sys ") || l.starts_with("mysqlclient-sys "))
+        .collect();
+    assert!(
+        linked.is_empty(),
+        "`cargo run --example quickstart` from the root would need system libraries: {linked:?}"
+    );
+}

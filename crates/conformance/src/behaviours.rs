@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sessionkit_core::{
-    Codecs, Expiry, JsonCodec, KeyFormat, Record, SessionConfig, SessionKey, Sessions, UnixTime,
+    Codecs, Expiry, Housekeeping, JsonCodec, KeyFormat, Record, SessionConfig, SessionKey,
+    Sessions, UnixTime,
 };
 
 use crate::{Harness, Recording, WarningCounter};
@@ -64,6 +65,7 @@ macro_rules! __for_each_behaviour {
             touch_of_missing_record_is_vanished,
             concurrent_creates_get_distinct_keys,
             clear_expired_removes_only_expired,
+            clear_expired_every_runs_until_stopped,
         );
     };
 }
@@ -105,6 +107,18 @@ async fn stored_session(h: &Harness, values: &[(&str, Value)]) -> sessionkit_cor
     s.save().await.expect("save");
     assert!(s.key().is_some(), "a saved session with values has a key");
     s
+}
+
+/// A record created through the store that expires one second after `now`.
+async fn short_lived_record(h: &Harness, now: UnixTime) -> SessionKey {
+    h.store
+        .create(
+            &fresh_unknown_key(),
+            &encoded(&[("a", json!(1))], now.add_secs(1)),
+            now.add_secs(1),
+        )
+        .await
+        .unwrap()
 }
 
 fn encoded(data: &[(&str, Value)], expires_at: UnixTime) -> Vec<u8> {
@@ -715,15 +729,7 @@ pub async fn already_expired_save_removes_session(h: Harness) {
 /// `Sessions::load`, and not when the store is handed an already-expired record.
 pub async fn expired_record_is_never_returned(h: Harness) {
     let now = UnixTime::now();
-    let short = h
-        .store
-        .create(
-            &fresh_unknown_key(),
-            &encoded(&[("a", json!(1))], now.add_secs(1)),
-            now.add_secs(1),
-        )
-        .await
-        .unwrap();
+    let short = short_lived_record(&h, now).await;
     let past = now.add_secs(-5);
     let dead = h
         .store
@@ -939,16 +945,7 @@ pub async fn clear_expired_removes_only_expired(h: Harness) {
     let now = UnixTime::now();
     let mut short = Vec::new();
     for _ in 0..3 {
-        let key = h
-            .store
-            .create(
-                &fresh_unknown_key(),
-                &encoded(&[("a", json!(1))], now.add_secs(1)),
-                now.add_secs(1),
-            )
-            .await
-            .unwrap();
-        short.push(key);
+        short.push(short_lived_record(&h, now).await);
     }
     let live_bytes = encoded(&[("a", json!(2))], now.add_secs(600));
     let live = h
@@ -981,6 +978,63 @@ pub async fn clear_expired_removes_only_expired(h: Harness) {
     if h.server_side() {
         h.store.delete(&live).await.unwrap();
     }
+}
+
+/// `Sessions::clear_expired_every` calls `clear_expired` at once and then on every tick until
+/// its handle is dropped, removing expired records; for a store with nothing to clear (its
+/// server expires records, or sessions live in cookies) it ends at once without a call.
+pub async fn clear_expired_every_runs_until_stopped(h: Harness) {
+    let recording = Arc::new(Recording::new(h.store.clone()));
+    let sessions = Sessions::from_arc(recording.clone(), SessionConfig::default());
+    let needed = !matches!(
+        h.store.housekeeping(),
+        Housekeeping::ServerExpires | Housekeeping::ClientSide
+    );
+    let now = UnixTime::now();
+    let short = short_lived_record(&h, now).await;
+    let task = sessions.clear_expired_every(Duration::from_secs(1));
+    if !needed {
+        for _ in 0..50 {
+            if task.is_finished() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(task.is_finished(), "nothing to clear: the task should end");
+        assert_eq!(recording.calls(), 0, "nothing to clear: no call expected");
+        return;
+    }
+    // The first run is immediate, the next ones a second apart: three runs within ~2 s, the
+    // last of them after the record expired.
+    for _ in 0..100 {
+        if recording.calls() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        recording.calls() >= 3,
+        "clear_expired ran {} times in 5 s, expected 3",
+        recording.calls()
+    );
+    assert!(!task.is_finished(), "the task ends only when stopped");
+    if h.caps.clear_expired_counts {
+        assert_eq!(
+            h.store.clear_expired().await.unwrap(),
+            0,
+            "the task left the expired record behind"
+        );
+    }
+    assert_eq!(h.store.load(&short).await.unwrap(), None);
+    task.stop();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let after_stop = recording.calls();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(
+        recording.calls(),
+        after_stop,
+        "the task ran after it was stopped"
+    );
 }
 
 #[allow(dead_code)]

@@ -27,7 +27,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sessionkit_core::{
-    KeyFormat, Result, SessionConfig, SessionKey, SessionStore, Sessions, UnixTime,
+    Housekeeping, KeyFormat, Result, SessionConfig, SessionKey, SessionStore, Sessions, StoreStats,
+    UnixTime,
 };
 
 pub mod behaviours;
@@ -172,6 +173,15 @@ impl<S: SessionStore, G: std::fmt::Debug + Send + 'static> SessionStore for Guar
     async fn clear_expired(&self) -> Result<u64> {
         self.store.clear_expired().await
     }
+    async fn clear_expired_batch(&self, max: u64) -> Result<u64> {
+        self.store.clear_expired_batch(max).await
+    }
+    fn housekeeping(&self) -> Housekeeping {
+        self.store.housekeeping()
+    }
+    async fn stats(&self) -> Result<StoreStats> {
+        self.store.stats().await
+    }
 }
 
 /// A store wrapper that counts every call reaching the inner store: used to prove that
@@ -243,5 +253,16 @@ impl SessionStore for Recording {
     async fn clear_expired(&self) -> Result<u64> {
         self.count();
         self.inner.clear_expired().await
+    }
+    async fn clear_expired_batch(&self, max: u64) -> Result<u64> {
+        self.count();
+        self.inner.clear_expired_batch(max).await
+    }
+    fn housekeeping(&self) -> Housekeeping {
+        self.inner.housekeeping()
+    }
+    async fn stats(&self) -> Result<StoreStats> {
+        self.count();
+        self.inner.stats().await
     }
 }

@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod clear;
 mod data;
 mod error;
 mod expiry;
@@ -39,6 +40,7 @@ mod store;
 mod time;
 mod url;
 
+pub use clear::{ClearExpiredTask, MIN_CLEAR_PERIOD};
 pub use data::Data;
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use expiry::Expiry;

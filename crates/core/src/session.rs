@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
-    Codec, Codecs, Data, Error, ErrorKind, Expiry, Record, RecordRef, Result, SessionKey,
-    SessionStore, UnixTime,
+    ClearExpiredTask, Codec, Codecs, Data, Error, ErrorKind, Expiry, Record, RecordRef, Result,
+    SessionKey, SessionStore, UnixTime,
 };
 
 /// How many freshly drawn keys a create tries before giving up. With 165-bit keys a single
@@ -136,6 +136,33 @@ impl Sessions {
     /// The settings.
     pub fn config(&self) -> &SessionConfig {
         &self.inner.config
+    }
+
+    /// Runs the store's [`clear_expired`](SessionStore::clear_expired) now and then every
+    /// `period` on a tokio task — Django's `clearsessions`, scheduled inside the application,
+    /// for any store (whatever `sessionkit::connect` gave). Logs what it removed
+    /// (`tracing` at `debug`, `info` when it removed something) and its errors (at `warn`),
+    /// which never stop it. A `period` under [`MIN_CLEAR_PERIOD`](crate::MIN_CLEAR_PERIOD) is
+    /// taken as that; a run that overlaps the next tick delays it rather than piling up.
+    /// Several processes may each run one: a database store's batches do not conflict.
+    ///
+    /// For a store with nothing to clear ([`Housekeeping::ServerExpires`](crate::Housekeeping),
+    /// [`ClientSide`](crate::Housekeeping::ClientSide)) the task ends at once without touching
+    /// the store. The task stops when the returned handle is dropped or
+    /// [`stop`](ClearExpiredTask::stop)ped.
+    ///
+    /// ```
+    /// # async fn demo(sessions: sessionkit_core::Sessions) {
+    /// let _cleaner = sessions.clear_expired_every(std::time::Duration::from_secs(3_600));
+    /// // ... serve; dropping `_cleaner` stops it.
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, as `tokio::spawn` does.
+    pub fn clear_expired_every(&self, period: Duration) -> ClearExpiredTask {
+        ClearExpiredTask::spawn(self.inner.store.clone(), period)
     }
 
     /// A new, empty session with no key (nothing is stored until it holds something and is

@@ -31,8 +31,8 @@ async fn main() -> sessionkit_core::Result<()> {
 
     // Expired rows are deleted in batches of 1,000, now and then every hour, until `_cleaner`
     // is dropped.
-    let _cleaner = store.clear_expired_every(Duration::from_secs(3_600));
     let sessions = Sessions::new(store.clone());
+    let _cleaner = sessions.clear_expired_every(Duration::from_secs(3_600));
 
     // A request that logs a user in: a plain INSERT, so it never overwrites another session.
     let mut session = sessions.create();

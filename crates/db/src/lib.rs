@@ -13,8 +13,9 @@
 //!   whose unique violation is the collision), updates never resurrect (an `UPDATE` of a live
 //!   row whose row count reveals a vanished session), expired rows are never served.
 //! - [`DbStore::clear_expired`](sessionkit_core::SessionStore::clear_expired) deletes in batches
-//!   of [`CLEAR_BATCH_SIZE`] rows, never in one huge transaction, and
-//!   [`DbStore::clear_expired_every`] runs it on a timer.
+//!   of [`CLEAR_BATCH_SIZE`] rows, never in one huge transaction;
+//!   [`Sessions::clear_expired_every`](sessionkit_core::Sessions::clear_expired_every) runs it
+//!   on a timer.
 //! - diesel over an r2d2 pool; every blocking call runs under `tokio::task::spawn_blocking`,
 //!   never on an async worker thread. Pool size, connect and statement timeouts are
 //!   configurable; a database that is down fails requests with
@@ -33,9 +34,9 @@
 //! # async fn demo() -> sessionkit_core::Result<()> {
 //! let store = DbConfig::new("sqlite:///var/lib/myapp/sessions.sqlite3").connect().await?;
 //! store.migrate().await?; // creates the table once; a no-op afterwards
-//! let _cleaner = store.clear_expired_every(std::time::Duration::from_secs(3_600));
 //!
 //! let sessions = Sessions::new(store);
+//! let _cleaner = sessions.clear_expired_every(std::time::Duration::from_secs(3_600));
 //! let mut session = sessions.create();
 //! session.insert("user_id", 42)?;
 //! session.save().await?;
@@ -54,7 +55,6 @@
 use std::fmt;
 use std::time::Duration;
 
-mod clear;
 mod config;
 mod error;
 mod migrate;
@@ -62,7 +62,6 @@ mod pool;
 mod sql;
 mod store;
 
-pub use clear::ClearExpiredTask;
 pub use config::{DbConfig, URL_PARAMETERS};
 pub use store::DbStore;
 

@@ -10,7 +10,6 @@ use sessionkit_core::{
     StoreStats, UnixTime,
 };
 
-use crate::clear::ClearExpiredTask;
 use crate::config::{quote, Options};
 use crate::error;
 use crate::migrate;
@@ -263,21 +262,6 @@ impl DbStore {
             Ok(Err(join)) => Err(error::join(backend, join)),
             Err(elapsed) => Err(error::deadline(backend, elapsed)),
         }
-    }
-
-    /// Runs [`clear_expired`](SessionStore::clear_expired) now and then every `period` on a
-    /// tokio task, logging what it removed (`tracing` at `debug`, `info` when it removed
-    /// something) and its errors (at `warn`), which never stop it. A `period` under one second
-    /// is taken as one second; a run that overlaps the next tick delays it rather than piling
-    /// up. Several processes may each run one: batches of different processes do not conflict.
-    ///
-    /// The task stops when the returned handle is dropped or [`stop`](ClearExpiredTask::stop)ped.
-    ///
-    /// # Panics
-    ///
-    /// Outside a tokio runtime, as `tokio::spawn` does.
-    pub fn clear_expired_every(&self, period: Duration) -> ClearExpiredTask {
-        ClearExpiredTask::spawn(self.clone(), period)
     }
 
     /// Deletes expired rows in batches, each its own statement on a freshly checked-out

@@ -167,27 +167,6 @@ async fn clear_expired_in_batches(backend: Backend) {
     assert_eq!(store.clear_expired().await.unwrap(), 1_234);
 }
 
-/// `clear_expired_every` clears by itself and stops when its handle is dropped.
-async fn clear_expired_every_runs_until_dropped(backend: Backend) {
-    let store = store_with(backend, "every", |c| c).await;
-    let url = store.url();
-    let table = store.table().to_owned();
-    let q = common::quote(backend, &table);
-    insert_rows(&url, &table, 0, 5, 1).await;
-    let task = store.clear_expired_every(Duration::from_secs(1));
-    let mut left = -1;
-    for _ in 0..100 {
-        left = count(&url, &format!("SELECT COUNT(*) FROM {q}")).await;
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(left, 0, "the periodic task did not clear the expired rows");
-    assert!(!task.is_finished());
-    task.stop();
-}
-
 /// An update or touch that writes exactly what is stored is not "vanished" (MySQL counts only
 /// changed rows unless the connection asks for found rows).
 async fn identical_update_and_touch_are_not_vanished(backend: Backend) {
@@ -581,7 +560,6 @@ macro_rules! per_backend {
 per_backend!(
     migrate_is_idempotent_concurrent_and_self_healing,
     clear_expired_in_batches,
-    clear_expired_every_runs_until_dropped,
     identical_update_and_touch_are_not_vanished,
     missing_table_says_migrate,
     odd_rows_do_not_panic,

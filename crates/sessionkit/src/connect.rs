@@ -176,6 +176,7 @@ const DRIVERS: &[Driver] = &[
 ];
 
 /// Whether `d` is one of the database drivers (with or without its feature).
+#[cfg(feature = "cached-db")]
 fn is_database(d: &Driver) -> bool {
     matches!(d.name, "postgres" | "mysql" | "sqlite")
 }
