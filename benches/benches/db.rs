@@ -50,7 +50,7 @@ use sessionkit_cached_db::CachedDbStore;
 use sessionkit_core::{SessionConfig, SessionStore};
 use sessionkit_db::{DbConfig, DbStore};
 use sessionkit_locmem::{LocMemConfig, LocMemStore};
-use sessionkit_memcache::{MemcacheConfig, MemcacheStore};
+use sessionkit_memcached::{MemcachedConfig, MemcachedStore};
 use sessionkit_redis::{RedisConfig, RedisStore};
 use sessionkit_testkit::{Provided, Service};
 
@@ -197,9 +197,9 @@ fn caches(suite: &Suite) -> Vec<Cache> {
     let memcached_server = Service::Memcached { nodes: 1 }
         .from_env_or_start()
         .expect("memcached: set SESSIONKIT_MEMCACHED_URLS or install memcached");
-    let memcached: MemcacheStore = suite.runtime().block_on(async {
-        MemcacheStore::connect(
-            MemcacheConfig::new([memcached_server.url()]).with_prefix(unique_prefix("cdb")),
+    let memcached: MemcachedStore = suite.runtime().block_on(async {
+        MemcachedStore::connect(
+            MemcachedConfig::new([memcached_server.url()]).with_prefix(unique_prefix("cdb")),
         )
         .await
         .expect("connect memcached")

@@ -349,6 +349,61 @@ impl RawPool {
             eprintln!("could not drop table {table}: {e}");
         }
     }
+
+    /// Runs `sql` (one or more statements, no results), panicking with the database's message.
+    pub fn execute(&self, sql: &str) {
+        with_conn!(self, |c| c.batch_execute(sql))
+            .unwrap_or_else(|e| panic!("{e}\n  while running: {sql}"));
+    }
+
+    /// The single `BIGINT` column `n` of the single row `sql` returns.
+    pub fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        with_conn!(self, |c| diesel::sql_query(sql).get_result::<Count>(c))
+            .unwrap_or_else(|e| panic!("{e}\n  while running: {sql}"))
+            .n
+    }
+
+    /// Every row `sql` returns, each row's text columns joined by spaces: for `EXPLAIN`, whose
+    /// columns differ by database (PostgreSQL one, `QUERY PLAN`; MariaDB's `FORMAT=JSON` one,
+    /// `EXPLAIN`; SQLite's `QUERY PLAN` four, of which `detail` is the text).
+    pub fn texts(&self, sql: &str) -> Vec<String> {
+        #[derive(diesel::QueryableByName)]
+        struct PgPlan {
+            #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+            line: String,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct MyPlan {
+            #[diesel(sql_type = Text, column_name = "EXPLAIN")]
+            line: String,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct LitePlan {
+            #[diesel(sql_type = Text)]
+            detail: String,
+        }
+        let rows: QueryResult<Vec<String>> = match self {
+            RawPool::Pg(p) => diesel::sql_query(sql)
+                .load::<PgPlan>(&mut *p.get().expect("pool checkout"))
+                .map(|r| r.into_iter().map(|r| r.line).collect()),
+            RawPool::My(p) => diesel::sql_query(sql)
+                .load::<MyPlan>(&mut *p.get().expect("pool checkout"))
+                .map(|r| {
+                    r.into_iter()
+                        .flat_map(|r| r.line.lines().map(str::to_owned).collect::<Vec<_>>())
+                        .collect()
+                }),
+            RawPool::Lite(p) => diesel::sql_query(sql)
+                .load::<LitePlan>(&mut *p.get().expect("pool checkout"))
+                .map(|r| r.into_iter().map(|r| r.detail).collect()),
+        };
+        rows.unwrap_or_else(|e| panic!("{e}\n  while running: {sql}"))
+    }
 }
 
 /// How raw diesel runs the statements.

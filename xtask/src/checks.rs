@@ -334,3 +334,288 @@ fn root_commands_need_no_system_library() {
         "`cargo run --example quickstart` from the root would need system libraries: {linked:?}"
     );
 }
+
+/// The packages of the workspace and their targets, from `cargo metadata`.
+struct Targets {
+    /// Package name → (target kind, target name) pairs.
+    packages: BTreeMap<String, Vec<(String, String)>>,
+    /// What `cargo run` without `-p` selects from the root.
+    default_members: Vec<String>,
+}
+
+impl Targets {
+    fn load(root: &Path) -> Self {
+        let out = std::process::Command::new(env!("CARGO"))
+            .args(["metadata", "--no-deps", "--format-version", "1"])
+            .current_dir(root)
+            .output()
+            .expect("run cargo metadata");
+        assert!(out.status.success(), "cargo metadata failed");
+        let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+        let mut packages = BTreeMap::new();
+        let mut ids = BTreeMap::new();
+        for p in meta["packages"].as_array().expect("packages") {
+            let name = p["name"].as_str().expect("name").to_owned();
+            ids.insert(p["id"].as_str().expect("id").to_owned(), name.clone());
+            let targets = p["targets"]
+                .as_array()
+                .expect("targets")
+                .iter()
+                .flat_map(|t| {
+                    let target = t["name"].as_str().expect("target name").to_owned();
+                    t["kind"]
+                        .as_array()
+                        .expect("kind")
+                        .iter()
+                        .map(move |k| (k.as_str().expect("kind").to_owned(), target.clone()))
+                })
+                .collect();
+            packages.insert(name, targets);
+        }
+        let default_members = meta["workspace_default_members"]
+            .as_array()
+            .expect("workspace_default_members")
+            .iter()
+            .map(|id| ids[id.as_str().expect("id")].clone())
+            .collect();
+        Self {
+            packages,
+            default_members,
+        }
+    }
+
+    /// The packages among `selected` that have a `kind` target called `name`.
+    fn having<'a>(&'a self, selected: &'a [String], kind: &str, name: &str) -> Vec<&'a String> {
+        selected
+            .iter()
+            .filter(|p| {
+                self.packages[*p]
+                    .iter()
+                    .any(|(k, n)| k == kind && n == name)
+            })
+            .collect()
+    }
+}
+
+/// A word of a documented command that stands for something the reader fills in (`URL`,
+/// `PACKAGE`, `PREFIX`).
+fn placeholder(word: &str) -> bool {
+    word.chars().any(|c| c.is_ascii_uppercase())
+        && word
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c == '_' || c == '.')
+}
+
+/// Code spans that start like a command but are not one: the key-derivation labels of
+/// docs/cookie.md.
+const NOT_COMMANDS: &[&str] = &["sessionkit cookie "];
+
+/// The `sessionkit` command's subcommands (crates/cli/src/main.rs).
+const CLI_SUBCOMMANDS: &[&str] = &["migrate", "clear-expired", "check", "stats", "help"];
+
+/// What is wrong with one documented command, run from the workspace root, if anything.
+fn check_command(targets: &Targets, words: &[&str]) -> Result<(), String> {
+    match words {
+        ["sessionkit", sub, ..] => check_cli(sub),
+        ["cargo", "xtask", sub, rest @ ..] => match *sub {
+            "test-matrix" => {
+                let rest: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();
+                crate::parse_matrix_args(&rest).map(|_| ())
+            }
+            "help" => Ok(()),
+            other => Err(format!("`cargo xtask` has no command `{other}`")),
+        },
+        ["cargo", sub @ ("run" | "test" | "bench" | "build"), rest @ ..] => {
+            check_cargo(targets, sub, rest)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_cli(sub: &str) -> Result<(), String> {
+    if CLI_SUBCOMMANDS.contains(&sub) || placeholder(sub) || sub.starts_with('-') {
+        Ok(())
+    } else {
+        Err(format!("the sessionkit command has no subcommand `{sub}`"))
+    }
+}
+
+fn check_cargo(targets: &Targets, sub: &str, args: &[&str]) -> Result<(), String> {
+    let mut package = None;
+    let mut wanted: Vec<(&str, &str)> = Vec::new();
+    let mut iter = args.iter();
+    let mut after = Vec::new();
+    while let Some(arg) = iter.next() {
+        match *arg {
+            "-p" | "--package" => package = iter.next().copied(),
+            "--example" | "--bench" | "--test" | "--bin" => {
+                let kind = &arg[2..];
+                if let Some(name) = iter.next() {
+                    wanted.push((kind, name));
+                }
+            }
+            "--" => {
+                after = iter.by_ref().copied().collect();
+            }
+            _ => {}
+        }
+    }
+    let selected: Vec<String> = match package {
+        Some(p) if placeholder(p) => return Ok(()),
+        Some(p) if !targets.packages.contains_key(p) => {
+            return Err(format!("no package `{p}` in the workspace"))
+        }
+        Some(p) => vec![p.to_owned()],
+        None => targets.default_members.clone(),
+    };
+    for (kind, name) in &wanted {
+        if placeholder(name) {
+            continue;
+        }
+        let found = targets.having(&selected, kind, name);
+        match found.len() {
+            1 => {}
+            0 => return Err(format!("no {kind} `{name}` in {selected:?}")),
+            _ => return Err(format!("{kind} `{name}` is ambiguous: {found:?}")),
+        }
+    }
+    if sub == "run" && wanted.is_empty() {
+        let bins: Vec<&(String, String)> = selected
+            .iter()
+            .flat_map(|p| targets.packages[p].iter())
+            .filter(|(k, _)| k == "bin")
+            .collect();
+        if bins.len() != 1 {
+            return Err(format!(
+                "`cargo run` needs exactly one binary in {selected:?}, found {bins:?}"
+            ));
+        }
+        if bins[0].1 == "sessionkit" {
+            if let Some(first) = after.first() {
+                check_cli(first)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The commands a markdown file prints: every line of a fenced block and every inline code
+/// span that starts with `cargo` or `sessionkit` (after environment assignments and `nice`),
+/// cut at a comment, `&&` or a pipe.
+fn documented_commands(text: &str) -> Vec<String> {
+    let mut spans = Vec::new();
+    let mut prose = String::new();
+    // `None` outside a fence; else whether the fence holds shell commands.
+    let mut fence: Option<bool> = None;
+    for line in text.lines() {
+        if let Some(info) = line.trim_start().strip_prefix("```") {
+            fence = match fence {
+                Some(_) => None,
+                None => Some(matches!(
+                    info.trim(),
+                    "" | "sh" | "bash" | "console" | "text"
+                )),
+            };
+            continue;
+        }
+        match fence {
+            Some(true) => spans.push(line.trim().trim_start_matches("$ ").to_owned()),
+            Some(false) => {}
+            None => {
+                // A code span may continue on the next line.
+                prose.push_str(line);
+                prose.push(' ');
+            }
+        }
+    }
+    spans.extend(prose.split('`').skip(1).step_by(2).map(str::to_owned));
+    spans
+        .into_iter()
+        .filter(|span| !NOT_COMMANDS.iter().any(|n| span.starts_with(n)))
+        .filter_map(|span| {
+            let span = span.split(" #").next().unwrap_or_default();
+            let span = span.split("&&").next().unwrap_or_default();
+            let span = span.split(" | ").next().unwrap_or_default();
+            let mut words: Vec<&str> = span.split_whitespace().collect();
+            while let Some(first) = words.first() {
+                if first.contains('=') && !first.starts_with('-') {
+                    words.remove(0);
+                } else if *first == "nice" {
+                    words.drain(..words.len().min(3));
+                } else {
+                    break;
+                }
+            }
+            matches!(words.first(), Some(&"cargo") | Some(&"sessionkit")).then(|| words.join(" "))
+        })
+        .collect()
+}
+
+/// The markdown a new user reads: the README, docs/ and every crate's README.
+fn user_docs(root: &Path) -> Vec<PathBuf> {
+    let mut files = vec![root.join("README.md")];
+    for dir in ["docs", "crates"] {
+        for entry in fs::read_dir(root.join(dir)).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "md") {
+                files.push(path);
+            } else if path.join("README.md").is_file() {
+                files.push(path.join("README.md"));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Every `cargo run|test|bench|build`, `cargo xtask` and `sessionkit` command printed in the
+/// README, docs/ and the crate READMEs names a package, target and subcommand that exist, and
+/// is unambiguous when run from the workspace root as printed.
+#[test]
+fn documented_commands_name_existing_targets() {
+    let root = workspace_root();
+    let targets = Targets::load(&root);
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for file in user_docs(&root) {
+        let text = fs::read_to_string(&file).expect("read markdown");
+        for command in documented_commands(&text) {
+            checked += 1;
+            let words: Vec<&str> = command.split_whitespace().collect();
+            if let Err(why) = check_command(&targets, &words) {
+                let shown = file.strip_prefix(&root).unwrap_or(&file).display();
+                problems.push(format!("{shown}: `{command}`: {why}"));
+            }
+        }
+    }
+    assert!(
+        checked > 20,
+        "only {checked} commands found: is the scan broken?"
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn command_checks_catch_what_a_new_user_would_hit() {
+    let targets = Targets::load(&workspace_root());
+    let check = |c: &str| check_command(&targets, &c.split_whitespace().collect::<Vec<_>>());
+    assert!(check("cargo run --example quickstart").is_ok());
+    assert!(check("cargo run --example redis_quickstart").is_err());
+    assert!(check("cargo run -p sessionkit-redis --example redis_quickstart").is_ok());
+    assert!(check("cargo run -p sessionkit-nope --example x").is_err());
+    assert!(check("cargo run -p sessionkit-cli -- migrate URL").is_ok());
+    assert!(check("cargo run -p sessionkit-cli -- migrat URL").is_err());
+    assert!(check("cargo run -p sessionkit-core").is_err());
+    assert!(check("cargo test -p sessionkit-db --test nope").is_err());
+    assert!(check("cargo xtask test-matrix --only db-").is_ok());
+    assert!(check("cargo xtask test-matrix --onl db-").is_err());
+    assert!(check("cargo xtask publish").is_err());
+    assert!(check("sessionkit clear-expired URL").is_ok());
+    assert!(check("sessionkit clearsessions URL").is_err());
+    assert_eq!(
+        documented_commands(
+            "run `nice -n -10 cargo bench -p x\n--bench y` or\n```sh\nFOO=1 cargo xtask test-matrix   # all\n```\n```toml\nsessionkit = \"1\"\n```\n"
+        ),
+        ["cargo xtask test-matrix", "cargo bench -p x --bench y"]
+    );
+}

@@ -12,6 +12,10 @@ pub(crate) enum Run {
     /// `cargo run --example NAME`, exactly as the README prints it: no `-p`, so an example
     /// name that more than one package has fails here as it would for a new user.
     RootExample(&'static str),
+    /// `cargo publish --dry-run --workspace --allow-dirty`: every publishable crate packaged
+    /// and built from its package, in the order of the dependency graph, against the others'
+    /// packages (the build step packages them with `--no-verify`, which checks the metadata).
+    Publish,
 }
 
 /// A C library a cell's build links, so it must be installed before cargo runs (a missing one
@@ -174,7 +178,7 @@ pub(crate) const CELLS: &[Cell] = &[
     Cell {
         // The single-server suite, given exactly one server.
         name: "memcached-single",
-        package: "sessionkit-memcache",
+        package: "sessionkit-memcached",
         services: &[Service::Memcached { nodes: 1 }],
         args: &["--test", "conformance"],
         ..CELL
@@ -182,7 +186,7 @@ pub(crate) const CELLS: &[Cell] = &[
     Cell {
         // Every test; single-server tests use the first of the three.
         name: "memcached-three",
-        package: "sessionkit-memcache",
+        package: "sessionkit-memcached",
         services: &[Service::Memcached { nodes: 3 }],
         own_servers: &[Service::Memcached { nodes: 3 }],
         ..CELL
@@ -319,6 +323,14 @@ pub(crate) const CELLS: &[Cell] = &[
         package: "xtask",
         ..CELL
     },
+    Cell {
+        // What `cargo publish` would do for every publishable crate, without uploading.
+        name: "publish",
+        package: "sessionkit",
+        links: DB_LIBS,
+        run: Run::Publish,
+        ..CELL
+    },
 ];
 
 impl Cell {
@@ -335,6 +347,7 @@ impl Cell {
     fn package_args(&self) -> Vec<String> {
         match self.run {
             Run::RootExample(_) => Vec::new(),
+            Run::Publish => vec!["--workspace".to_owned(), "--allow-dirty".to_owned()],
             Run::Tests | Run::Example(_) => vec!["-p".to_owned(), self.package.to_owned()],
         }
     }
@@ -346,6 +359,9 @@ impl Cell {
             Run::Example(name) | Run::RootExample(name) => {
                 vec!["build".to_owned(), "--example".to_owned(), name.to_owned()]
             }
+            Run::Publish => ["publish", "--dry-run", "--no-verify"]
+                .map(String::from)
+                .to_vec(),
         };
         args.extend(self.package_args());
         args.extend(self.feature_args());
@@ -366,6 +382,7 @@ impl Cell {
             Run::Example(name) | Run::RootExample(name) => {
                 vec!["run".to_owned(), "--example".to_owned(), name.to_owned()]
             }
+            Run::Publish => vec!["publish".to_owned(), "--dry-run".to_owned()],
         };
         args.extend(self.package_args());
         args.extend(self.feature_args());
@@ -393,6 +410,7 @@ impl Cell {
             Run::Tests => "tests".to_owned(),
             Run::Example(name) => format!("example {name}"),
             Run::RootExample(name) => format!("example {name} (no -p)"),
+            Run::Publish => "cargo publish --dry-run --workspace".to_owned(),
         };
         for arg in self.args {
             text.push(' ');

@@ -1,4 +1,4 @@
-//! Cached database session storage for [sessionkit](https://docs.rs/sessionkit): any cache
+//! Cached database session storage for [sessionkit](https://github.com/sessionkit/sessionkit): any cache
 //! store (in-process memory, redis, memcached) in front of any database store, as Django's
 //! `cached_db` session engine — with the database as the truth.
 //!

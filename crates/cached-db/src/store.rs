@@ -52,7 +52,7 @@ const DRAIN_BATCH: usize = 64;
 /// an older copy in the cache. Cache hits take no lock.
 ///
 /// **Coherence between processes** holds when every process uses the same shared cache (redis,
-/// memcached); an in-process cache ([`sessionkit-locmem`](https://docs.rs/sessionkit-locmem))
+/// memcached); an in-process cache ([`sessionkit-locmem`](https://github.com/sessionkit/sessionkit/tree/main/crates/locmem))
 /// is *not* coherent across processes. `docs/cached-db.md` describes exactly what each setup
 /// sees.
 ///

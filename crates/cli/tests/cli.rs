@@ -165,7 +165,7 @@ fn caches_say_the_server_expires_and_report_what_they_can() {
         "memcached://{}",
         memcached.urls()[0]
             .trim_start_matches("memcached://")
-            .trim_start_matches("memcache://")
+            .trim_start_matches("memcached://")
     );
     for url in [redis.url().to_owned(), mc] {
         let cleared = ok_json(&["clear-expired", &url]);

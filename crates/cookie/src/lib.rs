@@ -1,4 +1,4 @@
-//! Sessions that travel in the cookie, for [sessionkit](https://docs.rs/sessionkit) (Django's
+//! Sessions that travel in the cookie, for [sessionkit](https://github.com/sessionkit/sessionkit) (Django's
 //! `django.contrib.sessions` semantics for Rust web services): Django's `signed_cookies` back
 //! end, plus encryption, key rotation, server-enforced expiry and a size check.
 //!

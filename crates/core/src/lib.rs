@@ -1,4 +1,4 @@
-//! The core of [sessionkit](https://docs.rs/sessionkit): Django's session semantics for Rust
+//! The core of [sessionkit](https://github.com/sessionkit/sessionkit): Django's session semantics for Rust
 //! web services.
 //!
 //! Most applications depend on the `sessionkit` facade instead, which re-exports this crate and

@@ -1,5 +1,5 @@
 //! PostgreSQL, MySQL/MariaDB and SQLite session storage for
-//! [sessionkit](https://docs.rs/sessionkit), with Django's `django.contrib.sessions` semantics:
+//! [sessionkit](https://github.com/sessionkit/sessionkit), with Django's `django.contrib.sessions` semantics:
 //! the `db` session engine, made atomic.
 //!
 //! Most applications use the `sessionkit` facade with its `db-postgres`, `db-mysql` or

@@ -1,5 +1,5 @@
 //! Sessions kept in the memory of the current process: the fastest
-//! [sessionkit](https://docs.rs/sessionkit) back end, and the one to use in tests, in
+//! [sessionkit](https://github.com/sessionkit/sessionkit) back end, and the one to use in tests, in
 //! development, and for single-process services that can afford to log everybody out on a
 //! restart. Most applications depend on the `sessionkit` facade (feature `locmem`) instead of
 //! this crate.

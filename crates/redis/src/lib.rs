@@ -1,4 +1,4 @@
-//! Redis and Redis Cluster session storage for [sessionkit](https://docs.rs/sessionkit),
+//! Redis and Redis Cluster session storage for [sessionkit](https://github.com/sessionkit/sessionkit),
 //! with Django's `django.contrib.sessions` semantics.
 //!
 //! Most applications use the `sessionkit` facade with its `redis` feature, which re-exports

@@ -97,8 +97,8 @@ const DRIVERS: &[Driver] = &[
         schemes: &["memcached", "memcache"],
         feature: "memcached",
         open: opener!("memcached", |url, _config| {
-            let config = crate::memcached::MemcacheConfig::from_url(&url)?;
-            let store = crate::memcached::MemcacheStore::connect(config).await?;
+            let config = crate::memcached::MemcachedConfig::from_url(&url)?;
+            let store = crate::memcached::MemcachedStore::connect(config).await?;
             Ok(Arc::new(store) as Arc<dyn SessionStore>)
         }),
         migrate: None,

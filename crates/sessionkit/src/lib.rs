@@ -60,12 +60,12 @@ pub mod redis {
     pub use sessionkit_redis::*;
 }
 
-/// The memcached back end: [`MemcacheStore`](memcached::MemcacheStore); the `memcache` client
+/// The memcached back end: [`MemcachedStore`](memcached::MemcachedStore); the `memcache` client
 /// crate is re-exported as `sessionkit::memcached::memcache`.
 #[cfg(feature = "memcached")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
 pub mod memcached {
-    pub use sessionkit_memcache::*;
+    pub use sessionkit_memcached::*;
 }
 
 /// The old name of [`memcached`], kept so that code written for it still builds.
@@ -110,3 +110,30 @@ pub use connect::{
     backend_name, connect, connect_from_env, connect_with, migrate, open_store, url_from_env,
     URL_ENV,
 };
+
+/// The Rust in the repository's README, docs/ and the crate READMEs that no crate compiles
+/// itself (locmem's and cookie's compile theirs), run as doctests with every back end compiled
+/// in (the `facade-full` matrix cell), so the documentation cannot drift from the code. The
+/// snippets that name servers are `no_run`: they must compile, not connect.
+#[cfg(all(doctest, feature = "full"))]
+mod doc_snippets {
+    macro_rules! doc_file {
+        ($name:ident, $path:literal) => {
+            #[doc = include_str!($path)]
+            struct $name;
+        };
+    }
+    doc_file!(FacadeReadme, "../README.md");
+    doc_file!(RepositoryReadme, "../../../README.md");
+    doc_file!(CoreReadme, "../../core/README.md");
+    doc_file!(RedisReadme, "../../redis/README.md");
+    doc_file!(MemcachedReadme, "../../memcached/README.md");
+    doc_file!(DbReadme, "../../db/README.md");
+    doc_file!(CachedDbReadme, "../../cached-db/README.md");
+    doc_file!(SessionsGuide, "../../../docs/sessions.md");
+    doc_file!(RedisGuide, "../../../docs/redis.md");
+    doc_file!(MemcachedGuide, "../../../docs/memcached.md");
+    doc_file!(CookieGuide, "../../../docs/cookie.md");
+    doc_file!(DbGuide, "../../../docs/db.md");
+    doc_file!(CachedDbGuide, "../../../docs/cached-db.md");
+}

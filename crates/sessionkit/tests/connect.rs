@@ -38,20 +38,20 @@ async fn connect_redis() {
 
 #[cfg(feature = "memcached")]
 #[tokio::test]
-async fn connect_memcache() {
+async fn connect_memcached() {
     let server = Service::Memcached { nodes: 1 }
         .from_env_or_start()
         .expect("a memcached server");
     let hosts: Vec<&str> = server
         .urls()
         .iter()
-        .map(|u| {
-            u.trim_start_matches("memcached://")
-                .trim_start_matches("memcache://")
-        })
+        .map(|u| u.trim_start_matches("memcached://"))
         .collect();
-    let url = format!("memcached://{}", hosts.join(","));
-    round_trip(sessionkit::connect(&url).await.unwrap()).await;
+    // `memcache://` is the old spelling, kept as an alias.
+    for scheme in ["memcached", "memcache"] {
+        let url = format!("{scheme}://{}", hosts.join(","));
+        round_trip(sessionkit::connect(&url).await.unwrap()).await;
+    }
 }
 
 #[cfg(feature = "redis")]

@@ -24,7 +24,7 @@ pub(crate) fn check() -> Result<()> {
 }
 
 fn url(port: u16) -> String {
-    format!("memcache://127.0.0.1:{port}")
+    format!("memcached://127.0.0.1:{port}")
 }
 
 fn spec(program: &Path, dir: &Path, port: u16) -> Spec {
@@ -99,7 +99,7 @@ impl MemcachedServers {
         Ok(MemcachedServers { nodes, dir })
     }
 
-    /// Every server's URL, `memcache://127.0.0.1:PORT`.
+    /// Every server's URL, `memcached://127.0.0.1:PORT`.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(|n| url(n.port)).collect()
     }

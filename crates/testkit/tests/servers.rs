@@ -162,7 +162,7 @@ fn memcached_servers_are_independent_and_restart_empty() {
     let urls = servers.urls();
     assert_eq!(urls.len(), 3);
     for (url, port) in urls.iter().zip(servers.ports()) {
-        assert_eq!(url, &format!("memcache://127.0.0.1:{port}"));
+        assert_eq!(url, &format!("memcached://127.0.0.1:{port}"));
     }
     ok(servers.ping());
 
@@ -243,18 +243,18 @@ fn mariadb_keeps_its_data_across_a_crash() {
 #[test]
 fn an_address_in_the_environment_wins() {
     let provided = ok(Service::Memcached { nodes: 3 }
-        .from_value_or_start(Some(" memcache://127.0.0.1:1 ,memcache://127.0.0.1:2,")));
+        .from_value_or_start(Some(" memcached://127.0.0.1:1 ,memcached://127.0.0.1:2,")));
     assert!(!provided.is_throwaway());
     assert!(provided.server().is_none());
     assert_eq!(
         provided.urls(),
-        ["memcache://127.0.0.1:1", "memcache://127.0.0.1:2"]
+        ["memcached://127.0.0.1:1", "memcached://127.0.0.1:2"]
     );
     assert_eq!(
         provided.env(),
         (
             "SESSIONKIT_MEMCACHED_URLS",
-            "memcache://127.0.0.1:1,memcache://127.0.0.1:2".to_owned()
+            "memcached://127.0.0.1:1,memcached://127.0.0.1:2".to_owned()
         )
     );
     assert_eq!(provided.service(), Service::Memcached { nodes: 3 });

@@ -13,7 +13,7 @@ use sessionkit_conformance::Guarded;
 use sessionkit_core::SessionStore;
 use sessionkit_db::{DbConfig, DbStore};
 use sessionkit_locmem::LocMemStore;
-use sessionkit_memcache::{MemcacheConfig, MemcacheStore};
+use sessionkit_memcached::{MemcachedConfig, MemcachedStore};
 use sessionkit_redis::{RedisConfig, RedisStore};
 use sessionkit_testkit::{Provided, Service};
 
@@ -190,7 +190,7 @@ pub async fn redis_at(url: &str, prefix: &str) -> RedisStore {
 }
 
 /// A memcached store with `prefix` on the shared (or environment's) server.
-pub async fn memcached_cache(prefix: &str, res: &mut Resources) -> MemcacheStore {
+pub async fn memcached_cache(prefix: &str, res: &mut Resources) -> MemcachedStore {
     let server = server(Service::Memcached { nodes: 1 }).await;
     let url = url(&server);
     res.keep(server);
@@ -198,9 +198,9 @@ pub async fn memcached_cache(prefix: &str, res: &mut Resources) -> MemcacheStore
 }
 
 /// A memcached store with `prefix` on `urls`, with short timeouts.
-pub async fn memcached_at(urls: &[String], prefix: &str) -> MemcacheStore {
-    MemcacheStore::connect(
-        MemcacheConfig::new(urls)
+pub async fn memcached_at(urls: &[String], prefix: &str) -> MemcachedStore {
+    MemcachedStore::connect(
+        MemcachedConfig::new(urls)
             .with_prefix(format!("{prefix}:"))
             .with_connect_timeout(Duration::from_millis(250))
             .with_response_timeout(Duration::from_millis(250)),

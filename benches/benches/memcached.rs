@@ -1,4 +1,4 @@
-//! Issue 3: `sessionkit_memcache::MemcacheStore` through `Sessions`/`Session`, next to the
+//! Issue 3: `sessionkit_memcached::MemcachedStore` through `Sessions`/`Session`, next to the
 //! memcache crate's two clients doing the same round trips on the same bytes:
 //!
 //! - `raw-meta-async`: `memcache::exp::AsyncMetaClient` (the client the store is built on),
@@ -12,8 +12,8 @@
 //! server is `SESSIONKIT_MEMCACHED_URLS` (first entry) or a throwaway one.
 //!
 //! ```text
-//! cargo bench -p sessionkit-benches --bench memcache
-//! cargo bench -p sessionkit-benches --bench memcache -- request_cycle
+//! cargo bench -p sessionkit-benches --bench memcached
+//! cargo bench -p sessionkit-benches --bench memcached -- request_cycle
 //! ```
 
 use std::collections::VecDeque;
@@ -27,7 +27,7 @@ use sessionkit_benches::{
     TASK_COUNTS,
 };
 use sessionkit_core::{SessionConfig, SessionKey};
-use sessionkit_memcache::{memcache, MemcacheConfig, MemcacheStore, StableRendezvous};
+use sessionkit_memcached::{memcache, MemcachedConfig, MemcachedStore, StableRendezvous};
 use sessionkit_testkit::{Provided, Service};
 
 /// Two weeks, Django's default session age: the TTL every raw write sends.
@@ -76,7 +76,7 @@ struct RawMeta {
 
 impl RawMeta {
     async fn new(url: &str, op: RawOp, payload: &Payload) -> Self {
-        let addr = url.trim_start_matches("memcache://").to_owned();
+        let addr = url.trim_start_matches("memcached://").to_owned();
         let client = AsyncMetaClient::builder()
             .max_idle(POOL)
             .max_connections(Some(POOL))
@@ -291,8 +291,8 @@ impl Workload for RawClassic {
     }
 }
 
-fn memcache_benches(c: &mut Criterion) {
-    let suite = Suite::new("memcache");
+fn memcached_benches(c: &mut Criterion) {
+    let suite = Suite::new("memcached");
     let server: Provided = Service::Memcached { nodes: 1 }
         .from_env_or_start()
         .expect("a memcached server: set SESSIONKIT_MEMCACHED_URLS or install memcached");
@@ -304,8 +304,8 @@ fn memcache_benches(c: &mut Criterion) {
         payload.encoded_len()
     );
     let store = suite.runtime().block_on(async {
-        MemcacheStore::connect(
-            MemcacheConfig::new([&url])
+        MemcachedStore::connect(
+            MemcachedConfig::new([&url])
                 .with_prefix(unique_prefix("store"))
                 .with_max_connections(POOL),
         )
@@ -318,7 +318,7 @@ fn memcache_benches(c: &mut Criterion) {
         for tasks in TASK_COUNTS {
             let mut group = suite.group(c, op, &payload, tasks);
             group.bench(
-                "sessionkit-memcache",
+                "sessionkit-memcached",
                 SessionsWorkload::new(sessions(), op, &payload),
             );
             let raw = suite
@@ -339,7 +339,7 @@ fn memcache_benches(c: &mut Criterion) {
             sessions: sessions(),
             payload: payload.clone(),
         };
-        group.bench("sessionkit-memcache", touch);
+        group.bench("sessionkit-memcached", touch);
         let raw = suite
             .runtime()
             .block_on(RawMeta::new(&url, RawOp::Touch, &payload));
@@ -354,6 +354,6 @@ fn memcache_benches(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = sessionkit_benches::criterion_config();
-    targets = memcache_benches
+    targets = memcached_benches
 }
 criterion_main!(benches);

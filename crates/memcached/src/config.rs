@@ -1,4 +1,4 @@
-//! [`MemcacheConfig`]: servers, key prefix, timeouts, pool and item size.
+//! [`MemcachedConfig`]: servers, key prefix, timeouts, pool and item size.
 
 use std::time::Duration;
 
@@ -6,7 +6,7 @@ use sessionkit_core::{ConfigUrl, Error, Result, KEY_LEN};
 
 use crate::BACKEND;
 
-/// The key prefix used unless [`MemcacheConfig::with_prefix`] says otherwise. It namespaces the
+/// The key prefix used unless [`MemcachedConfig::with_prefix`] says otherwise. It namespaces the
 /// sessions in a memcached shared with other data, as Django's `django.contrib.sessions.cache`
 /// prefix does.
 pub const DEFAULT_PREFIX: &str = "sessionkit:";
@@ -31,23 +31,23 @@ pub const URL_PARAMETERS: [&str; 6] = [
     "max_item_size",
 ];
 
-/// Settings of a [`MemcacheStore`](crate::MemcacheStore).
+/// Settings of a [`MemcachedStore`](crate::MemcachedStore).
 ///
 /// ```
 /// use std::time::Duration;
-/// use sessionkit_memcache::MemcacheConfig;
+/// use sessionkit_memcached::MemcachedConfig;
 ///
-/// let config = MemcacheConfig::new(["memcache://10.0.0.1:11211", "10.0.0.2:11211"])
+/// let config = MemcachedConfig::new(["memcached://10.0.0.1:11211", "10.0.0.2:11211"])
 ///     .with_prefix("myapp:sessions:")
 ///     .with_response_timeout(Duration::from_millis(250));
 /// assert_eq!(config.servers().len(), 2);
 /// assert_eq!(config.prefix(), "myapp:sessions:");
 /// ```
 ///
-/// Nothing is checked until [`MemcacheStore::connect`](crate::MemcacheStore::connect), which
+/// Nothing is checked until [`MemcachedStore::connect`](crate::MemcachedStore::connect), which
 /// reports every invalid setting as [`ErrorKind::Config`](sessionkit_core::ErrorKind::Config).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemcacheConfig {
+pub struct MemcachedConfig {
     servers: Vec<String>,
     prefix: String,
     connect_timeout: Duration,
@@ -57,8 +57,8 @@ pub struct MemcacheConfig {
     max_item_size: usize,
 }
 
-impl MemcacheConfig {
-    /// The servers to spread sessions over, each `memcache://HOST:PORT`, `HOST:PORT` or `HOST`
+impl MemcachedConfig {
+    /// The servers to spread sessions over, each `memcached://HOST:PORT`, `HOST:PORT` or `HOST`
     /// (port 11211), with every other setting at its default.
     ///
     /// List the same servers, spelled the same way, on every application server: a key's server
@@ -91,8 +91,8 @@ impl MemcacheConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use sessionkit_memcache::MemcacheConfig;
-    /// let config = MemcacheConfig::from_url("memcached://10.0.0.1,10.0.0.2:11300?prefix=app:&response_timeout=250ms")?;
+    /// use sessionkit_memcached::MemcachedConfig;
+    /// let config = MemcachedConfig::from_url("memcached://10.0.0.1,10.0.0.2:11300?prefix=app:&response_timeout=250ms")?;
     /// assert_eq!(config.servers(), ["10.0.0.1:11211", "10.0.0.2:11300"]);
     /// assert_eq!(config.response_timeout(), Duration::from_millis(250));
     /// # Ok::<(), sessionkit_core::Error>(())
@@ -138,7 +138,7 @@ impl MemcacheConfig {
     }
 
     /// Servers from one comma-separated list, as in an environment variable:
-    /// `memcache://10.0.0.1:11211,memcache://10.0.0.2:11211`. Empty entries are ignored.
+    /// `memcached://10.0.0.1:11211,memcached://10.0.0.2:11211`. Empty entries are ignored.
     pub fn from_list(list: &str) -> Self {
         Self::new(list.split(',').map(str::trim).filter(|s| !s.is_empty()))
     }
@@ -296,12 +296,12 @@ fn check_prefix(prefix: &str) -> Result<()> {
     Ok(())
 }
 
-/// `memcache://HOST[:PORT][/]`, `HOST[:PORT]`, `[V6]:PORT` → `HOST:PORT`.
+/// `memcached://` or `memcache://HOST[:PORT][/]`, `HOST[:PORT]`, `[V6]:PORT` → `HOST:PORT`.
 fn parse_server(raw: &str) -> Result<String> {
     let invalid = |why: &str| {
         Error::config(
             BACKEND,
-            format!("invalid memcached server {raw:?}: {why}; expected memcache://HOST:PORT"),
+            format!("invalid memcached server {raw:?}: {why}; expected memcached://HOST:PORT"),
         )
     };
     let rest = match raw.split_once("://") {
@@ -357,7 +357,7 @@ mod tests {
 
     #[test]
     fn servers_are_normalised() {
-        let c = MemcacheConfig::new([
+        let c = MemcachedConfig::new([
             "memcache://127.0.0.1:11211",
             " 127.0.0.2 ",
             "memcache://cache.internal/",
@@ -378,7 +378,7 @@ mod tests {
 
     #[test]
     fn from_list_splits_on_commas() {
-        let c = MemcacheConfig::from_list("memcache://a:1, memcache://b:2,,");
+        let c = MemcachedConfig::from_list("memcache://a:1, memcache://b:2,,");
         assert_eq!(c.validate().unwrap(), ["a:1", "b:2"]);
     }
 
@@ -399,14 +399,14 @@ mod tests {
             "a b:1",
             "memcache://",
         ] {
-            let err = MemcacheConfig::new([bad]).validate().unwrap_err();
+            let err = MemcachedConfig::new([bad]).validate().unwrap_err();
             assert!(err.is_config(), "{bad:?}: {err:?}");
         }
-        assert!(MemcacheConfig::new(Vec::<String>::new())
+        assert!(MemcachedConfig::new(Vec::<String>::new())
             .validate()
             .unwrap_err()
             .is_config());
-        assert!(MemcacheConfig::new(["a:1", "memcache://a:1"])
+        assert!(MemcachedConfig::new(["a:1", "memcache://a:1"])
             .validate()
             .unwrap_err()
             .is_config());
@@ -415,12 +415,12 @@ mod tests {
     #[test]
     fn prefix_limits() {
         let ok = "p".repeat(MAX_KEY_LEN - KEY_LEN);
-        assert!(MemcacheConfig::new(["a"])
+        assert!(MemcachedConfig::new(["a"])
             .with_prefix(ok.clone())
             .validate()
             .is_ok());
         let long = ok + "p";
-        let err = MemcacheConfig::new(["a"])
+        let err = MemcachedConfig::new(["a"])
             .with_prefix(long)
             .validate()
             .unwrap_err();
@@ -428,7 +428,7 @@ mod tests {
         assert!(err.to_string().contains("250"), "{err}");
         for bad in ["a b:", "tab\t", "nl\n", "nul\0", "café:", "\u{7f}"] {
             assert!(
-                MemcacheConfig::new(["a"])
+                MemcachedConfig::new(["a"])
                     .with_prefix(bad)
                     .validate()
                     .unwrap_err()
@@ -436,7 +436,7 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert!(MemcacheConfig::new(["a"])
+        assert!(MemcachedConfig::new(["a"])
             .with_prefix("")
             .validate()
             .is_ok());
@@ -444,7 +444,7 @@ mod tests {
 
     #[test]
     fn zero_settings_are_rejected() {
-        let base = MemcacheConfig::new(["a"]);
+        let base = MemcachedConfig::new(["a"]);
         for bad in [
             base.clone().with_connect_timeout(Duration::ZERO),
             base.clone().with_response_timeout(Duration::ZERO),

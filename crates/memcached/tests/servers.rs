@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use memcache::exp::AsyncMetaClient;
 use sessionkit_core::{SessionKey, SessionStore, UnixTime};
-use sessionkit_memcache::{memcache, MemcacheConfig, MemcacheStore};
+use sessionkit_memcached::{memcache, MemcachedConfig, MemcachedStore};
 
 const SESSIONS: usize = 1_200;
 
@@ -15,7 +15,7 @@ const SESSIONS: usize = 1_200;
 async fn direct_clients(urls: &[String]) -> Vec<AsyncMetaClient> {
     let mut clients = Vec::new();
     for url in urls {
-        let addr = url.trim_start_matches("memcache://").to_owned();
+        let addr = url.trim_start_matches("memcached://").to_owned();
         clients.push(AsyncMetaClient::connect(addr).await.unwrap());
     }
     clients
@@ -36,7 +36,7 @@ async fn three_servers_each_key_on_exactly_one_and_a_fourth_moves_about_a_quarte
     let servers = common::own_servers(4).await;
     let urls = servers.urls();
     let prefix = common::unique_prefix("spread");
-    let three = MemcacheStore::connect(MemcacheConfig::new(&urls[..3]).with_prefix(&prefix))
+    let three = MemcachedStore::connect(MemcachedConfig::new(&urls[..3]).with_prefix(&prefix))
         .await
         .unwrap();
     let clients = direct_clients(&urls).await;
@@ -73,7 +73,7 @@ async fn three_servers_each_key_on_exactly_one_and_a_fourth_moves_about_a_quarte
 
     // The same servers listed in another order place every key identically.
     let reordered: Vec<String> = vec![urls[2].clone(), urls[0].clone(), urls[1].clone()];
-    let shuffled = MemcacheStore::connect(MemcacheConfig::new(&reordered).with_prefix(&prefix))
+    let shuffled = MemcachedStore::connect(MemcachedConfig::new(&reordered).with_prefix(&prefix))
         .await
         .unwrap();
     for (i, key) in keys.iter().enumerate() {
@@ -85,7 +85,7 @@ async fn three_servers_each_key_on_exactly_one_and_a_fourth_moves_about_a_quarte
 
     // Add a fourth server: only keys it now wins move (they are missing through the new
     // store); every other key is still found where it was.
-    let four = MemcacheStore::connect(MemcacheConfig::new(&urls).with_prefix(&prefix))
+    let four = MemcachedStore::connect(MemcachedConfig::new(&urls).with_prefix(&prefix))
         .await
         .unwrap();
     let mut moved = 0;
@@ -127,8 +127,8 @@ async fn three_servers_each_key_on_exactly_one_and_a_fourth_moves_about_a_quarte
 async fn a_down_server_fails_only_its_own_keys() {
     let servers = common::own_servers(3).await;
     let urls = servers.urls();
-    let store = MemcacheStore::connect(
-        MemcacheConfig::new(&urls).with_prefix(common::unique_prefix("down")),
+    let store = MemcachedStore::connect(
+        MemcachedConfig::new(&urls).with_prefix(common::unique_prefix("down")),
     )
     .await
     .unwrap();
@@ -139,7 +139,7 @@ async fn a_down_server_fails_only_its_own_keys() {
         store.create(&key, b"x", exp).await.unwrap();
         keys.push(key);
     }
-    let down = urls[1].trim_start_matches("memcache://").to_owned();
+    let down = urls[1].trim_start_matches("memcached://").to_owned();
     let servers = tokio::task::spawn_blocking(move || {
         let mut servers = servers;
         servers.kill_node(1).unwrap();

@@ -1,4 +1,4 @@
-//! [`MemcacheStore`]: the `SessionStore` over memcached's meta protocol.
+//! [`MemcachedStore`]: the `SessionStore` over memcached's meta protocol.
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use sessionkit_core::{
 };
 
 use crate::admin;
-use crate::config::{MemcacheConfig, MAX_KEY_LEN};
+use crate::config::{MemcachedConfig, MAX_KEY_LEN};
 use crate::error::{from_client, UnexpectedReply};
 use crate::router::StableRendezvous;
 use crate::BACKEND;
@@ -30,7 +30,7 @@ pub const MAX_RELATIVE_TTL: u64 = 2_592_000;
 ///
 /// ```
 /// use sessionkit_core::UnixTime;
-/// use sessionkit_memcache::memcached_exptime;
+/// use sessionkit_memcached::memcached_exptime;
 ///
 /// let now = UnixTime::from_secs(1_800_000_000);
 /// assert_eq!(memcached_exptime(now.add_secs(3600), now), Some(3600));
@@ -53,7 +53,7 @@ pub fn memcached_exptime(expires_at: UnixTime, now: UnixTime) -> Option<u32> {
 
 /// Session storage in one memcached server or spread over several.
 ///
-/// Built by [`connect`](Self::connect) from a [`MemcacheConfig`]. Cheap to share: wrap it in an
+/// Built by [`connect`](Self::connect) from a [`MemcachedConfig`]. Cheap to share: wrap it in an
 /// `Arc` or hand it to [`Sessions`](sessionkit_core::Sessions), which does.
 ///
 /// | operation | meta command | outcome |
@@ -69,33 +69,33 @@ pub fn memcached_exptime(expires_at: UnixTime, now: UnixTime) -> Option<u32> {
 /// A record whose `expires_at` has already passed is never stored: `create` stores nothing,
 /// `update` and `touch` delete the record.
 #[derive(Clone)]
-pub struct MemcacheStore {
+pub struct MemcachedStore {
     inner: Arc<Inner>,
 }
 
 struct Inner {
     client: AsyncMetaClient,
-    config: MemcacheConfig,
+    config: MemcachedConfig,
     servers: Vec<String>,
 }
 
-impl fmt::Debug for MemcacheStore {
+impl fmt::Debug for MemcachedStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemcacheStore")
+        f.debug_struct("MemcachedStore")
             .field("servers", &self.inner.servers)
             .field("prefix", &self.inner.config.prefix())
             .finish_non_exhaustive()
     }
 }
 
-impl MemcacheStore {
+impl MemcachedStore {
     /// Checks `config`, resolves the server names and checks that at least one server answers.
     /// With several servers, one that is down now fails only the requests routed to it (as
     /// [`ErrorKind::Unavailable`]) until it is back, and the store needs no rebuilding.
     ///
     /// Fails with [`ErrorKind::Config`] for an invalid setting and
     /// [`ErrorKind::Unavailable`] when a server name does not resolve or no server answers.
-    pub async fn connect(config: MemcacheConfig) -> Result<Self> {
+    pub async fn connect(config: MemcachedConfig) -> Result<Self> {
         let servers = config.validate()?;
         let max = config.max_connections();
         let client = AsyncMetaClient::builder()
@@ -135,7 +135,7 @@ impl MemcacheStore {
     }
 
     /// The configuration the store was built with.
-    pub fn config(&self) -> &MemcacheConfig {
+    pub fn config(&self) -> &MemcachedConfig {
         &self.inner.config
     }
 
@@ -210,7 +210,7 @@ impl MemcacheStore {
 }
 
 #[async_trait]
-impl SessionStore for MemcacheStore {
+impl SessionStore for MemcachedStore {
     fn key_format(&self) -> KeyFormat {
         KeyFormat::Random
     }

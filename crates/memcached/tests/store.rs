@@ -5,14 +5,14 @@ mod common;
 
 use memcache::exp::Meta;
 use sessionkit_core::{ErrorKind, Expiry, KeyFormat, SessionKey, SessionStore, Sessions, UnixTime};
-use sessionkit_memcache::{
-    memcache, MemcacheConfig, MemcacheStore, DEFAULT_MAX_ITEM_SIZE, DEFAULT_PREFIX,
+use sessionkit_memcached::{
+    memcache, MemcachedConfig, MemcachedStore, DEFAULT_MAX_ITEM_SIZE, DEFAULT_PREFIX,
 };
 
 const DAY: i64 = 86_400;
 
 /// The remaining TTL memcached reports for a session (`mg KEY t`); `-1` means "never".
-async fn remaining_ttl(store: &MemcacheStore, key: &SessionKey) -> Option<i64> {
+async fn remaining_ttl(store: &MemcachedStore, key: &SessionKey) -> Option<i64> {
     let reply = store
         .client()
         .get(store.wire_key(key))
@@ -204,10 +204,10 @@ async fn records_above_the_item_limit_are_too_large_not_dropped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_prefixed_and_the_default_prefix_is_namespaced() {
     let servers = common::servers(1).await;
-    let config = MemcacheConfig::new(&servers.urls()[..1]);
+    let config = MemcachedConfig::new(&servers.urls()[..1]);
     assert_eq!(config.prefix(), DEFAULT_PREFIX);
     assert_eq!(DEFAULT_PREFIX, "sessionkit:");
-    let store = MemcacheStore::connect(config).await.unwrap();
+    let store = MemcachedStore::connect(config).await.unwrap();
     let key = SessionKey::generate();
     store
         .create(&key, b"v", UnixTime::now().add_secs(60))
@@ -249,14 +249,14 @@ async fn bad_configuration_is_a_config_error() {
     let url = servers.url().to_owned();
     let long_prefix = "p".repeat(219);
     for config in [
-        MemcacheConfig::new([&url]).with_prefix(long_prefix.as_str()),
-        MemcacheConfig::new([&url]).with_prefix("has space:"),
-        MemcacheConfig::new([&url]).with_prefix("ctrl\x01:"),
-        MemcacheConfig::new([format!("{url}?protocol=ascii")]),
-        MemcacheConfig::new(["memcache+tls://127.0.0.1:11211"]),
-        MemcacheConfig::new(Vec::<String>::new()),
+        MemcachedConfig::new([&url]).with_prefix(long_prefix.as_str()),
+        MemcachedConfig::new([&url]).with_prefix("has space:"),
+        MemcachedConfig::new([&url]).with_prefix("ctrl\x01:"),
+        MemcachedConfig::new([format!("{url}?protocol=ascii")]),
+        MemcachedConfig::new(["memcache+tls://127.0.0.1:11211"]),
+        MemcachedConfig::new(Vec::<String>::new()),
     ] {
-        let err = MemcacheStore::connect(config.clone()).await.unwrap_err();
+        let err = MemcachedStore::connect(config.clone()).await.unwrap_err();
         assert!(err.is_config(), "{config:?}: {err:?}");
     }
     // 218 bytes of prefix + 32 of key = 250: accepted and usable.
@@ -264,7 +264,7 @@ async fn bad_configuration_is_a_config_error() {
     while prefix.len() < 218 {
         prefix.push('p');
     }
-    let store = MemcacheStore::connect(MemcacheConfig::new([&url]).with_prefix(prefix))
+    let store = MemcachedStore::connect(MemcachedConfig::new([&url]).with_prefix(prefix))
         .await
         .unwrap();
     let key = SessionKey::generate();
@@ -311,8 +311,8 @@ async fn unreachable_server_is_unavailable() {
     };
     // The start-up rule: `connect` fails when no server answers (a server that dies later
     // fails only its requests: see faults.rs).
-    let err = MemcacheStore::connect(MemcacheConfig::new([format!(
-        "memcache://127.0.0.1:{port}"
+    let err = MemcachedStore::connect(MemcachedConfig::new([format!(
+        "memcached://127.0.0.1:{port}"
     )]))
     .await
     .expect_err("nothing listens there");
@@ -343,6 +343,6 @@ fn the_client_crate_is_reexported() {
     let _ = memcache::exp::MAX_KEY_LENGTH;
     assert_eq!(
         memcache::exp::MAX_KEY_LENGTH,
-        sessionkit_memcache::MAX_KEY_LEN
+        sessionkit_memcached::MAX_KEY_LEN
     );
 }

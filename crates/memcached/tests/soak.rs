@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use sessionkit_memcache::{MemcacheConfig, MemcacheStore};
+use sessionkit_memcached::{MemcachedConfig, MemcachedStore};
 
 const TASKS: usize = 32;
 const RUN: Duration = Duration::from_secs(10);
@@ -14,8 +14,8 @@ const RUN: Duration = Duration::from_secs(10);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_two_tasks_for_ten_seconds_lose_nothing() {
     let servers = common::servers(1).await;
-    let store = MemcacheStore::connect(
-        MemcacheConfig::new(servers.urls()).with_prefix(common::unique_prefix("soak")),
+    let store = MemcachedStore::connect(
+        MemcachedConfig::new(servers.urls()).with_prefix(common::unique_prefix("soak")),
     )
     .await
     .unwrap();

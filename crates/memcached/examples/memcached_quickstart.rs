@@ -2,23 +2,23 @@
 //!
 //! ```text
 //! memcached -l 127.0.0.1 -p 11211 &
-//! cargo run -p sessionkit-memcache --example memcached_quickstart
+//! cargo run -p sessionkit-memcached --example memcached_quickstart
 //! SESSIONKIT_MEMCACHED_URLS=memcache://10.0.0.1:11211,memcache://10.0.0.2:11211 \
-//!     cargo run -p sessionkit-memcache --example memcached_quickstart
+//!     cargo run -p sessionkit-memcached --example memcached_quickstart
 //! ```
 
 use std::time::Duration;
 
 use sessionkit_core::Sessions;
-use sessionkit_memcache::{MemcacheConfig, MemcacheStore};
+use sessionkit_memcached::{MemcachedConfig, MemcachedStore};
 
 #[tokio::main]
 async fn main() -> sessionkit_core::Result<()> {
     // One server or several (comma-separated); keys are spread by rendezvous hashing.
     let servers = std::env::var("SESSIONKIT_MEMCACHED_URLS")
-        .unwrap_or_else(|_| "memcache://127.0.0.1:11211".to_owned());
-    let store = MemcacheStore::connect(
-        MemcacheConfig::from_list(&servers)
+        .unwrap_or_else(|_| "memcached://127.0.0.1:11211".to_owned());
+    let store = MemcachedStore::connect(
+        MemcachedConfig::from_list(&servers)
             .with_prefix("quickstart:") // default: "sessionkit:"
             .with_response_timeout(Duration::from_millis(500)),
     )

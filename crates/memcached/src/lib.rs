@@ -1,15 +1,15 @@
-//! memcached session storage for [sessionkit](https://docs.rs/sessionkit): Django's
+//! memcached session storage for [sessionkit](https://github.com/sessionkit/sessionkit): Django's
 //! `django.contrib.sessions.backends.cache` on memcached, made atomic.
 //!
-//! Most applications use the `sessionkit` facade with its `memcache` feature, which re-exports
+//! Most applications use the `sessionkit` facade with its `memcached` feature, which re-exports
 //! this crate.
 //!
 //! ```no_run
 //! use sessionkit_core::Sessions;
-//! use sessionkit_memcache::{MemcacheConfig, MemcacheStore};
+//! use sessionkit_memcached::{MemcachedConfig, MemcachedStore};
 //!
 //! # async fn demo() -> sessionkit_core::Result<()> {
-//! let store = MemcacheStore::connect(MemcacheConfig::new(["memcache://127.0.0.1:11211"])).await?;
+//! let store = MemcachedStore::connect(MemcachedConfig::new(["memcached://127.0.0.1:11211"])).await?;
 //! let sessions = Sessions::new(store);
 //!
 //! let mut session = sessions.create();
@@ -28,7 +28,7 @@
 //!
 //! One memcached item per session, under the key [`DEFAULT_PREFIX`] (`sessionkit:`) followed by
 //! the 32-character session key, like Django's `django.contrib.sessions.cache` prefix. Change
-//! it with [`MemcacheConfig::with_prefix`]; with the key it must fit memcached's 250-byte key
+//! it with [`MemcachedConfig::with_prefix`]; with the key it must fit memcached's 250-byte key
 //! limit (checked when connecting: [`ErrorKind::Config`](sessionkit_core::ErrorKind::Config)).
 //!
 //! The item's memcached expiry is the session's expiry. memcached reads an expiry above 30 days
@@ -45,7 +45,7 @@
 //!
 //! # Several servers
 //!
-//! [`MemcacheConfig::new`] takes a list of servers. Each key lives on exactly one server,
+//! [`MemcachedConfig::new`] takes a list of servers. Each key lives on exactly one server,
 //! chosen by rendezvous hashing over the server names ([`StableRendezvous`]): adding a fourth
 //! server to three moves about a quarter of the sessions (those users are logged out), removing
 //! one loses only its own sessions, and the order of the list does not matter. The hash is
@@ -96,11 +96,11 @@ mod router;
 mod store;
 
 pub use config::{
-    MemcacheConfig, DEFAULT_MAX_ITEM_SIZE, DEFAULT_PORT, DEFAULT_PREFIX, MAX_KEY_LEN,
+    MemcachedConfig, DEFAULT_MAX_ITEM_SIZE, DEFAULT_PORT, DEFAULT_PREFIX, MAX_KEY_LEN,
     URL_PARAMETERS,
 };
 pub use router::StableRendezvous;
-pub use store::{memcached_exptime, MemcacheStore, MAX_RELATIVE_TTL};
+pub use store::{memcached_exptime, MemcachedStore, MAX_RELATIVE_TTL};
 
 /// The memcache client crate this store is built on, so your own clients use the same version.
 pub use memcache;

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sessionkit_conformance::Guarded;
-use sessionkit_memcache::{MemcacheConfig, MemcacheStore};
+use sessionkit_memcached::{MemcachedConfig, MemcachedStore};
 use sessionkit_testkit::{MemcachedServers, Provided, Service};
 
-/// Where the tests find servers (comma-separated `memcache://HOST:PORT`).
+/// Where the tests find servers (comma-separated `memcached://HOST:PORT`).
 pub const ENV: &str = "SESSIONKIT_MEMCACHED_URLS";
 
 /// A key prefix no other test (or earlier run) uses.
@@ -52,7 +52,7 @@ pub async fn own_servers(nodes: usize) -> MemcachedServers {
 
 /// A store on the first `nodes` servers with a fresh prefix, kept together with the servers it
 /// needs (so throwaway servers live exactly as long as the store).
-pub type TestStore = Guarded<MemcacheStore, Provided>;
+pub type TestStore = Guarded<MemcachedStore, Provided>;
 
 pub async fn store(nodes: usize) -> TestStore {
     store_with(nodes, |c| c).await
@@ -60,11 +60,11 @@ pub async fn store(nodes: usize) -> TestStore {
 
 pub async fn store_with(
     nodes: usize,
-    tweak: impl FnOnce(MemcacheConfig) -> MemcacheConfig,
+    tweak: impl FnOnce(MemcachedConfig) -> MemcachedConfig,
 ) -> TestStore {
     let servers = servers(nodes).await;
     let config =
-        tweak(MemcacheConfig::new(&servers.urls()[..nodes]).with_prefix(unique_prefix("t")));
-    let store = MemcacheStore::connect(config).await.expect("connect");
+        tweak(MemcachedConfig::new(&servers.urls()[..nodes]).with_prefix(unique_prefix("t")));
+    let store = MemcachedStore::connect(config).await.expect("connect");
     Guarded::new(store, servers)
 }

@@ -8,15 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessionkit_core::{ErrorKind, SessionKey, SessionStore, Sessions, UnixTime};
-use sessionkit_memcache::{MemcacheConfig, MemcacheStore};
+use sessionkit_memcached::{MemcachedConfig, MemcachedStore};
 
 const TASKS: usize = 32;
 const TIMEOUT: Duration = Duration::from_millis(400);
 /// Far above what the configured timeouts allow for one call: reaching it means a hang.
 const HANG: Duration = Duration::from_secs(15);
 
-fn config(urls: &[String]) -> MemcacheConfig {
-    MemcacheConfig::new(urls)
+fn config(urls: &[String]) -> MemcachedConfig {
+    MemcachedConfig::new(urls)
         .with_prefix(common::unique_prefix("fault"))
         .with_connect_timeout(TIMEOUT)
         .with_response_timeout(TIMEOUT)
@@ -40,7 +40,7 @@ struct Tally {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_server_fails_every_call_then_the_same_store_recovers() {
     let mut servers = common::own_servers(1).await;
-    let store = MemcacheStore::connect(config(&servers.urls()))
+    let store = MemcachedStore::connect(config(&servers.urls()))
         .await
         .unwrap();
     let sessions = Sessions::new(store.clone());
@@ -172,11 +172,11 @@ async fn silent_server() -> (String, tokio::task::JoinHandle<()>) {
             held.push(socket);
         }
     });
-    (format!("memcache://{addr}"), task)
+    (format!("memcached://{addr}"), task)
 }
 
 /// A fresh key that `store` routes to `server` (`HOST:PORT`).
-fn key_on(store: &MemcacheStore, server: &str) -> SessionKey {
+fn key_on(store: &MemcachedStore, server: &str) -> SessionKey {
     loop {
         let key = SessionKey::generate();
         if store.server_for(&key) == server {
@@ -187,8 +187,8 @@ fn key_on(store: &MemcacheStore, server: &str) -> SessionKey {
 
 /// A store over a real memcached and `bad` (so that `connect` finds a server that answers,
 /// as the start-up rule asks), after checking that `bad` alone fails `connect` in time.
-async fn store_with(bad: &str) -> (MemcacheStore, sessionkit_testkit::MemcachedServers) {
-    let alone = tokio::time::timeout(HANG, MemcacheStore::connect(config(&[bad.to_owned()])))
+async fn store_with(bad: &str) -> (MemcachedStore, sessionkit_testkit::MemcachedServers) {
+    let alone = tokio::time::timeout(HANG, MemcachedStore::connect(config(&[bad.to_owned()])))
         .await
         .expect("connect hung");
     assert!(
@@ -196,13 +196,13 @@ async fn store_with(bad: &str) -> (MemcacheStore, sessionkit_testkit::MemcachedS
         "no server answers: connect fails"
     );
     let good = sessionkit_testkit::MemcachedServers::start(1).expect("a memcached server");
-    let store = MemcacheStore::connect(config(&[good.urls()[0].clone(), bad.to_owned()]))
+    let store = MemcachedStore::connect(config(&[good.urls()[0].clone(), bad.to_owned()]))
         .await
         .unwrap();
     (store, good)
 }
 
-async fn every_operation_times_out(store: &MemcacheStore, server: &str) {
+async fn every_operation_times_out(store: &MemcachedStore, server: &str) {
     let key = key_on(store, server);
     let exp = UnixTime::now().add_secs(60);
     let calls: Vec<(&str, sessionkit_core::Error)> = vec![
@@ -223,7 +223,7 @@ async fn every_operation_times_out(store: &MemcacheStore, server: &str) {
 async fn a_server_that_never_answers_trips_the_response_timeout() {
     let (url, server) = silent_server().await;
     let (store, _good) = store_with(&url).await;
-    let bad = url.trim_start_matches("memcache://").to_owned();
+    let bad = url.trim_start_matches("memcached://").to_owned();
     every_operation_times_out(&store, &bad).await;
 
     // Many concurrent callers: each gets its timeout, none hangs.
@@ -266,7 +266,7 @@ async fn a_server_that_accepts_nothing_trips_the_connect_timeout() {
         std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err(),
         "the accept queue did not fill; this kernel does not drop connections when it is full"
     );
-    let (store, _good) = store_with(&format!("memcache://{addr}")).await;
+    let (store, _good) = store_with(&format!("memcached://{addr}")).await;
     every_operation_times_out(&store, &addr.to_string()).await;
     drop(fillers);
     drop(listener);
