@@ -136,6 +136,12 @@ pub(crate) const CELLS: &[Cell] = &[
         ..CELL
     },
     Cell {
+        // The framework-neutral SessionMiddleware (in-process and cookie stores only).
+        name: "http",
+        package: "sessionkit-http",
+        ..CELL
+    },
+    Cell {
         name: "facade-quickstart",
         package: "sessionkit",
         run: Run::RootExample("quickstart"),
