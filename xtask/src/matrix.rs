@@ -142,6 +142,98 @@ pub(crate) const CELLS: &[Cell] = &[
         ..CELL
     },
     Cell {
+        // The tower layer and axum extractor over a real socket; this one also runs the
+        // crate's unit and doc tests.
+        name: "http-locmem",
+        package: "sessionkit-tower",
+        features: &["axum"],
+        links: DB_LIBS,
+        services: &[],
+        env: &[("SESSIONKIT_HTTP_BACKEND", "locmem")],
+        args: &[],
+        ..CELL
+    },
+    Cell {
+        name: "http-redis",
+        package: "sessionkit-tower",
+        features: &["axum"],
+        links: DB_LIBS,
+        services: &[Service::Redis],
+        env: &[("SESSIONKIT_HTTP_BACKEND", "redis")],
+        args: &["--test", "http"],
+        ..CELL
+    },
+    Cell {
+        name: "http-memcached",
+        package: "sessionkit-tower",
+        features: &["axum"],
+        links: DB_LIBS,
+        services: &[Service::Memcached { nodes: 1 }],
+        env: &[("SESSIONKIT_HTTP_BACKEND", "memcached")],
+        args: &["--test", "http"],
+        ..CELL
+    },
+    Cell {
+        name: "http-postgres",
+        package: "sessionkit-tower",
+        features: &["axum"],
+        links: DB_LIBS,
+        services: &[Service::Postgres],
+        env: &[("SESSIONKIT_HTTP_BACKEND", "postgres")],
+        args: &["--test", "http"],
+        ..CELL
+    },
+    Cell {
+        name: "http-mysql",
+        package: "sessionkit-tower",
+        features: &["axum"],
+        links: DB_LIBS,
+        services: &[Service::Mysql],
+        env: &[("SESSIONKIT_HTTP_BACKEND", "mysql")],
+        args: &["--test", "http"],
+        ..CELL
+    },
+    Cell {
+        name: "http-sqlite",
+        package: "sessionkit-tower",
+        features: &["axum"],
+        links: DB_LIBS,
+        services: &[],
+        env: &[("SESSIONKIT_HTTP_BACKEND", "sqlite")],
+        args: &["--test", "http"],
+        ..CELL
+    },
+    Cell {
+        name: "http-cached-db",
+        package: "sessionkit-tower",
+        features: &["axum"],
+        links: DB_LIBS,
+        services: &[Service::Redis],
+        env: &[("SESSIONKIT_HTTP_BACKEND", "cached-db")],
+        args: &["--test", "http"],
+        ..CELL
+    },
+    Cell {
+        name: "http-cookie-signed",
+        package: "sessionkit-tower",
+        features: &["axum"],
+        links: DB_LIBS,
+        services: &[],
+        env: &[("SESSIONKIT_HTTP_BACKEND", "cookie-signed")],
+        args: &["--test", "http"],
+        ..CELL
+    },
+    Cell {
+        name: "http-cookie-encrypted",
+        package: "sessionkit-tower",
+        features: &["axum"],
+        links: DB_LIBS,
+        services: &[],
+        env: &[("SESSIONKIT_HTTP_BACKEND", "cookie-encrypted")],
+        args: &["--test", "http"],
+        ..CELL
+    },
+    Cell {
         name: "facade-quickstart",
         package: "sessionkit",
         run: Run::RootExample("quickstart"),

@@ -36,7 +36,10 @@
 //! | `db-mysql` | MySQL or MariaDB (links libmysqlclient / libmariadb) | [`db`] | `mysql://user@host/dbname` |
 //! | `db-sqlite` | an SQLite file (SQLite compiled in) | [`db`] | `sqlite://PATH` |
 //! | `cached-db` | a cache (locmem, redis, memcached) in front of a database; needs a `db-*` feature | [`cached_db`] | `cached-db://?cache=CACHE_URL&db=DB_URL` |
-//! | `full` | every back end above | | |
+//! | `http` | Django's `SessionMiddleware`, framework-neutral | [`http`] | |
+//! | `tower` | the middleware as a tower `Layer` (axum, hyper) | [`tower`] | |
+//! | `axum` | the axum extractor `tower::Session` | [`tower`] | |
+//! | `full` | every back end and adapter above | | |
 //!
 //! A database needs its table before the first request: run [`migrate`] with the same URL once
 //! per deployment (or at every start — it is idempotent), as Django's `manage.py migrate`.
@@ -103,6 +106,22 @@ pub mod db {
 #[cfg_attr(docsrs, doc(cfg(feature = "cached-db")))]
 pub mod cached_db {
     pub use sessionkit_cached_db::*;
+}
+
+/// Django's `SessionMiddleware`, framework-neutral ([`CookieSettings`](http::CookieSettings),
+/// the response decision, [`RequestSession`](http::RequestSession)).
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http {
+    pub use sessionkit_http::*;
+}
+
+/// The middleware as a tower layer: [`SessionLayer`](tower::SessionLayer); with the `axum`
+/// feature, the extractor `Session`.
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower {
+    pub use sessionkit_tower::*;
 }
 
 mod connect;
