@@ -234,6 +234,14 @@ pub(crate) const CELLS: &[Cell] = &[
         ..CELL
     },
     Cell {
+        // The axum_login example in headless Chromium through chromedriver, sessions in redis.
+        name: "browser",
+        package: "sessionkit-examples",
+        services: &[Service::Redis],
+        programs: &["chromium", "chromedriver"],
+        ..CELL
+    },
+    Cell {
         name: "facade-quickstart",
         package: "sessionkit",
         run: Run::RootExample("quickstart"),

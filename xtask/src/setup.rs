@@ -150,6 +150,20 @@ const OPENSSL: Package = package(
     "openssl(1): makes the certificates of the redis TLS test",
     Probe::Programs(&["openssl"]),
 );
+const CHROMIUM: Package = package(
+    "chromium",
+    Some("chromium"),
+    None,
+    "chromium: the headless browser of the browser test",
+    Probe::Programs(&["chromium"]),
+);
+const CHROMEDRIVER: Package = package(
+    "chromium-driver",
+    Some("chromedriver"),
+    Some("chromedriver"),
+    "chromedriver: WebDriver for that browser",
+    Probe::Programs(&["chromedriver"]),
+);
 
 /// Every package the matrix may need, in the order messages list them.
 pub(crate) const PACKAGES: &[Package] = &[
@@ -166,6 +180,8 @@ pub(crate) const PACKAGES: &[Package] = &[
     MARIADB_SERVER,
     MARIADB_CLIENT,
     OPENSSL,
+    CHROMIUM,
+    CHROMEDRIVER,
 ];
 
 /// The packages a throwaway server of `service` needs.
@@ -201,6 +217,8 @@ pub(crate) fn needed(cells: &[&Cell], from_env: impl Fn(Service) -> bool) -> Vec
         }
         needed.extend(cell.programs.iter().map(|p| match *p {
             "openssl" => OPENSSL,
+            "chromium" => CHROMIUM,
+            "chromedriver" => CHROMEDRIVER,
             other => panic!("matrix: no package is known for the program `{other}`"),
         }));
     }

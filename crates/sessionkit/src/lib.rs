@@ -155,4 +155,5 @@ mod doc_snippets {
     doc_file!(CookieGuide, "../../../docs/cookie.md");
     doc_file!(DbGuide, "../../../docs/db.md");
     doc_file!(CachedDbGuide, "../../../docs/cached-db.md");
+    doc_file!(HttpGuide, "../../../docs/http.md");
 }
