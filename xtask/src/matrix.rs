@@ -234,6 +234,13 @@ pub(crate) const CELLS: &[Cell] = &[
         ..CELL
     },
     Cell {
+        // The actix-web middleware through a real actix-web server: the same HTTP suite.
+        name: "http-actix",
+        package: "sessionkit-actix",
+        links: DB_LIBS,
+        ..CELL
+    },
+    Cell {
         // The axum_login example in headless Chromium through chromedriver, sessions in redis.
         name: "browser",
         package: "sessionkit-examples",

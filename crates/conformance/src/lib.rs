@@ -32,6 +32,8 @@ use sessionkit_core::{
 };
 
 pub mod behaviours;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod outage;
 pub mod soak;
 mod warnings;

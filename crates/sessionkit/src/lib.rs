@@ -39,6 +39,7 @@
 //! | `http` | Django's `SessionMiddleware`, framework-neutral | [`http`] | |
 //! | `tower` | the middleware as a tower `Layer` (axum, hyper) | [`tower`] | |
 //! | `axum` | the axum extractor `tower::Session` | [`tower`] | |
+//! | `actix` | the middleware for actix-web | [`actix`] | |
 //! | `full` | every back end and adapter above | | |
 //!
 //! A database needs its table before the first request: run [`migrate`] with the same URL once
@@ -122,6 +123,14 @@ pub mod http {
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower {
     pub use sessionkit_tower::*;
+}
+
+/// The middleware for actix-web: [`SessionMiddleware`](actix::SessionMiddleware) and the
+/// `Session` extractor.
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub mod actix {
+    pub use sessionkit_actix::*;
 }
 
 mod connect;

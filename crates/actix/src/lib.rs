@@ -1,0 +1,223 @@
+//! Django's `SessionMiddleware` for [actix-web](https://actix.rs), over any
+//! [sessionkit](https://github.com/sessionkit/sessionkit) back end: the same rules as the tower
+//! layer, from the same framework-neutral crate (`sessionkit-http`).
+//!
+//! [`SessionMiddleware`] gives each request its session (loaded only when the handler uses
+//! it) and completes the response as Django does: save, `Set-Cookie`, `Vary: Cookie`, the
+//! deletion cookie on logout, nothing saved on a 5xx. [`Session`] is the extractor. When the
+//! session cannot be completed the handler's response is replaced: 400 with Django's
+//! `SessionInterrupted` message (a concurrent logout), 503 with `Retry-After: 1` (the store
+//! failed; its error text is never sent), 500 (a cookie session too large for a browser).
+//!
+//! ```no_run
+//! use actix_web::{web, App, HttpServer};
+//! use sessionkit_actix::{Session, SessionMiddleware};
+//!
+//! async fn visits(session: Session) -> String {
+//!     let n: u64 = session.get("visits").await.ok().flatten().unwrap_or(0) + 1;
+//!     let _ = session.insert("visits", n).await;
+//!     format!("{n} visits")
+//! }
+//!
+//! #[actix_web::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let sessions = sessionkit::connect("locmem://").await?;
+//!     let middleware = SessionMiddleware::new(sessions, Default::default())?;
+//!     HttpServer::new(move || {
+//!         App::new()
+//!             .wrap(middleware.clone())
+//!             .route("/", web::get().to(visits))
+//!     })
+//!     .bind(("127.0.0.1", 3000))?
+//!     .run()
+//!     .await?;
+//!     Ok(())
+//! }
+//! ```
+
+use std::future::{ready, Future, Ready};
+use std::ops::Deref;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{self as actix_header, HeaderName, HeaderValue};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use sessionkit_core::{Result, Sessions};
+use sessionkit_http::{request_cookie, Failure};
+
+pub use sessionkit_http::{CookieSettings, RequestSession, SameSite};
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+/// The middleware: `App::new().wrap(SessionMiddleware::new(sessions, settings)?)`.
+#[derive(Debug, Clone)]
+pub struct SessionMiddleware {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    sessions: Sessions,
+    settings: CookieSettings,
+}
+
+impl SessionMiddleware {
+    /// Sessions from `sessions`, in cookies described by `settings` (refused with a
+    /// [`Config`](sessionkit_core::ErrorKind::Config) error if a browser would drop them).
+    pub fn new(sessions: Sessions, settings: CookieSettings) -> Result<Self> {
+        settings.check()?;
+        Ok(Self {
+            shared: Arc::new(Shared { sessions, settings }),
+        })
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for SessionMiddleware
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = SessionService<S>;
+    type InitError = ();
+    type Future = Ready<std::result::Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(SessionService {
+            service: Rc::new(service),
+            shared: self.shared.clone(),
+        }))
+    }
+}
+
+/// The service [`SessionMiddleware`] wraps around the application.
+#[derive(Debug)]
+pub struct SessionService<S> {
+    service: Rc<S>,
+    shared: Arc<Shared>,
+}
+
+/// The request's `Cookie` headers as an `http` 1 header map (actix-web 4 has its own types).
+fn cookie_headers(request: &ServiceRequest) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    for value in request.headers().get_all(actix_header::COOKIE) {
+        if let Ok(v) = http::HeaderValue::from_bytes(value.as_bytes()) {
+            headers.append(http::header::COOKIE, v);
+        }
+    }
+    headers
+}
+
+impl<S, B> Service<ServiceRequest> for SessionService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<Self::Response, Self::Error>>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        let shared = self.shared.clone();
+        let cookie = request_cookie(&cookie_headers(&request), shared.settings.name());
+        let session = RequestSession::new(shared.sessions.clone(), cookie);
+        request.extensions_mut().insert(session.clone());
+        let service = self.service.clone();
+        Box::pin(async move {
+            let mut response = service.call(request).await?;
+            let status = response.status().as_u16();
+            // The decision patches `Vary` and appends `Set-Cookie` on an `http` 1 map holding
+            // the response's `Vary`; the result is copied back.
+            let mut headers = http::HeaderMap::new();
+            for value in response.headers().get_all(actix_header::VARY) {
+                if let Ok(v) = http::HeaderValue::from_bytes(value.as_bytes()) {
+                    headers.append(http::header::VARY, v);
+                }
+            }
+            match session.finish(&shared.settings, status, &mut headers).await {
+                Ok(()) => {
+                    copy_back(&headers, response.headers_mut());
+                    Ok(response.map_into_left_body())
+                }
+                Err(failure) => {
+                    let (request, _) = response.into_parts();
+                    Ok(ServiceResponse::new(request, failure_response(&failure))
+                        .map_into_right_body())
+                }
+            }
+        })
+    }
+}
+
+/// Writes the decided `Vary` and `Set-Cookie` headers into the actix response.
+fn copy_back(from: &http::HeaderMap, to: &mut actix_header::HeaderMap) {
+    if let Some(vary) = from.get(http::header::VARY) {
+        if let Ok(v) = HeaderValue::from_bytes(vary.as_bytes()) {
+            to.insert(actix_header::VARY, v);
+        }
+    }
+    for cookie in from.get_all(http::header::SET_COOKIE) {
+        if let Ok(v) = HeaderValue::from_bytes(cookie.as_bytes()) {
+            to.append(actix_header::SET_COOKIE, v);
+        }
+    }
+}
+
+/// The response that replaces the handler's when the session cannot be completed.
+fn failure_response(failure: &Failure) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(failure.status().as_u16())
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header((actix_header::CONTENT_TYPE, "text/plain; charset=utf-8"));
+    builder.insert_header((HeaderName::from_static("vary"), "Cookie"));
+    if matches!(failure, Failure::Store(_)) {
+        builder.insert_header((actix_header::RETRY_AFTER, "1"));
+    }
+    builder.body(failure.public_message())
+}
+
+/// The request's session, for actix-web handlers: `async fn handler(session: Session)`. It
+/// derefs to [`RequestSession`] (`get`, `insert`, `remove`, `login`, `logout`, `lock`).
+#[derive(Debug, Clone)]
+pub struct Session(pub RequestSession);
+
+impl Deref for Session {
+    type Target = RequestSession;
+
+    fn deref(&self) -> &RequestSession {
+        &self.0
+    }
+}
+
+impl FromRequest for Session {
+    type Error = actix_web::Error;
+    type Future = Ready<std::result::Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            request
+                .extensions()
+                .get::<RequestSession>()
+                .cloned()
+                .map(Session)
+                .ok_or_else(|| {
+                    tracing::error!(
+                        "sessionkit-actix: a handler asked for the Session but the app has no \
+                         SessionMiddleware; add .wrap(SessionMiddleware::new(..)) to the App"
+                    );
+                    actix_web::error::ErrorInternalServerError(
+                        "sessionkit: this app has no SessionMiddleware (add .wrap(sessionkit_actix::SessionMiddleware::new(..)) to the App)",
+                    )
+                }),
+        )
+    }
+}
