@@ -105,11 +105,11 @@ async fn logout(session: Session) -> Response {
 }
 
 /// The site: `/` (the visit counter), `/login` (the form and its post), `/logout` (a post), with
-/// sessions from `sessions` in Django's default cookie.
-pub(crate) fn router(sessions: Sessions) -> sessionkit::Result<Router> {
+/// sessions from `sessions` in the cookie `cookie` describes.
+pub(crate) fn router(sessions: Sessions, cookie: CookieSettings) -> sessionkit::Result<Router> {
     Ok(Router::new()
         .route("/", get(home))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
-        .layer(SessionLayer::new(sessions, CookieSettings::new())?))
+        .layer(SessionLayer::new(sessions, cookie)?))
 }

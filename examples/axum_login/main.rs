@@ -16,13 +16,17 @@ mod app;
 
 use std::net::SocketAddr;
 
+use sessionkit::http::CookieSettings;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = sessionkit::url_from_env().unwrap_or_else(|_| "locmem://".to_owned());
+    // One URL for the store and the cookie: `cookie_secure=true&cookie_samesite=strict`, ...
+    let (store_url, cookie) = CookieSettings::split_url(&url)?;
     // Creates a database back end's table if it lacks one; nothing for the others.
-    sessionkit::migrate(&url).await?;
-    let sessions = sessionkit::connect(&url).await?;
-    let app = app::router(sessions)?;
+    sessionkit::migrate(&store_url).await?;
+    let sessions = sessionkit::connect(&store_url).await?;
+    let app = app::router(sessions, cookie)?;
     let port: u16 = match std::env::var("PORT") {
         Ok(p) => p
             .parse()

@@ -87,7 +87,7 @@ impl Drop for Driver {
 /// The example application serving on `addr` with sessions from `url`, until aborted.
 async fn serve(addr: SocketAddr, url: &str) -> tokio::task::JoinHandle<()> {
     let sessions = sessionkit::connect(url).await.expect("connect redis");
-    let router = app::router(sessions).unwrap();
+    let router = app::router(sessions, Default::default()).unwrap();
     let listener = bind_retrying(addr).await;
     tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();

@@ -216,6 +216,60 @@ impl CookieSettings {
         Ok(s)
     }
 
+    /// Splits a deployment's one configuration URL into the store's URL and the cookie
+    /// settings: the parameters of [`URL_PARAMETERS`] are taken out of `url`'s query (and
+    /// [`check`](Self::check)ed), the rest is left, in order, for the store (which refuses what
+    /// it does not know, by name). A `cookie://` URL keeps `cookie_name` too: the cookie store
+    /// counts the name in its size limit.
+    ///
+    /// ```
+    /// use sessionkit_http::CookieSettings;
+    /// let (store_url, cookie) =
+    ///     CookieSettings::split_url("redis://cache:6379/2?key_prefix=app:&cookie_secure=true&cookie_name=sid")?;
+    /// assert_eq!(store_url, "redis://cache:6379/2?key_prefix=app:");
+    /// assert!(cookie.secure());
+    /// assert_eq!(cookie.name(), "sid");
+    /// # Ok::<(), sessionkit_core::Error>(())
+    /// ```
+    pub fn split_url(url: &str) -> Result<(String, Self)> {
+        let (base, query) = match url.split_once('?') {
+            Some((base, query)) => (base, query),
+            None => return Ok((url.to_owned(), Self::new())),
+        };
+        let (query, fragment) = match query.split_once('#') {
+            Some((q, f)) => (q, Some(f)),
+            None => (query, None),
+        };
+        let keeps_name = base.starts_with("cookie://");
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+            let name = sessionkit_core::percent_decode(name).unwrap_or_else(|| name.to_owned());
+            if URL_PARAMETERS.contains(&name.as_str()) {
+                ours.push(pair);
+                if keeps_name && name == "cookie_name" {
+                    theirs.push(pair);
+                }
+            } else {
+                theirs.push(pair);
+            }
+        }
+        let mut settings_url = ConfigUrl::parse(BACKEND, &format!("http://?{}", ours.join("&")))?;
+        let settings = Self::take_from(&mut settings_url)?;
+        settings_url.finish(URL_PARAMETERS)?;
+        let mut store_url = base.to_owned();
+        if !theirs.is_empty() {
+            store_url.push('?');
+            store_url.push_str(&theirs.join("&"));
+        }
+        if let Some(fragment) = fragment {
+            store_url.push('#');
+            store_url.push_str(fragment);
+        }
+        Ok((store_url, settings))
+    }
+
     /// Refuses settings a browser would reject or silently ignore, with a
     /// [`Config`](sessionkit_core::ErrorKind::Config) error saying what to change.
     pub fn check(&self) -> Result<()> {
@@ -353,6 +407,32 @@ mod tests {
         // The store's own parameter is left for the store.
         assert_eq!(url.take("db").as_deref(), Some("2"));
         url.finish(&[]).unwrap();
+
+        let (store, s) = CookieSettings::split_url(
+            "cached-db://?cache=redis%3A%2F%2Fh%2F&cookie_samesite=strict&db=sqlite%3A%2F%2F%2Ftmp%2Fs.db&save_every_request=1",
+        )
+        .unwrap();
+        assert_eq!(
+            store,
+            "cached-db://?cache=redis%3A%2F%2Fh%2F&db=sqlite%3A%2F%2F%2Ftmp%2Fs.db"
+        );
+        assert_eq!(s.same_site(), Some(SameSite::Strict));
+        assert!(s.save_every_request());
+        let (store, s) = CookieSettings::split_url("locmem://").unwrap();
+        assert_eq!((store.as_str(), s), ("locmem://", CookieSettings::new()));
+        let (store, s) =
+            CookieSettings::split_url("cookie://?secret_env=S&cookie_name=sid&cookie_path=/a/")
+                .unwrap();
+        assert_eq!(store, "cookie://?secret_env=S&cookie_name=sid");
+        assert_eq!((s.name(), s.path()), ("sid", "/a/"));
+        let (store, _) = CookieSettings::split_url("locmem://?bogus=1&cookie_secure=0").unwrap();
+        assert_eq!(
+            store, "locmem://?bogus=1",
+            "unknown parameters are the store's to refuse"
+        );
+        assert!(CookieSettings::split_url("locmem://?cookie_secure=perhaps")
+            .unwrap_err()
+            .is_config());
 
         let mut off = ConfigUrl::parse("redis", "redis://h/?cookie_samesite=off").unwrap();
         assert_eq!(

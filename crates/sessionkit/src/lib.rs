@@ -115,6 +115,29 @@ pub mod cached_db {
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http {
     pub use sessionkit_http::*;
+
+    /// Opens the store of a deployment's one configuration URL and reads its cookie settings
+    /// from the same URL: the `cookie_*` and `save_every_request` parameters
+    /// ([`CookieSettings::split_url`]) are the middleware's, the rest the store's
+    /// ([`connect`](crate::connect)).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> sessionkit::Result<()> {
+    /// let (sessions, cookie) = sessionkit::http::connect(
+    ///     "redis://cache.internal:6379/2?key_prefix=app:&cookie_secure=true&cookie_samesite=strict",
+    /// )
+    /// .await?;
+    /// # let _ = (sessions, cookie); Ok(()) }
+    /// ```
+    pub async fn connect(url: &str) -> crate::Result<(crate::Sessions, CookieSettings)> {
+        let (store_url, settings) = CookieSettings::split_url(url)?;
+        Ok((crate::connect(&store_url).await?, settings))
+    }
+
+    /// [`connect`] with the URL in `SESSIONKIT_URL`.
+    pub async fn connect_from_env() -> crate::Result<(crate::Sessions, CookieSettings)> {
+        connect(&crate::url_from_env()?).await
+    }
 }
 
 /// The middleware as a tower layer: [`SessionLayer`](tower::SessionLayer); with the `axum`

@@ -170,3 +170,33 @@ async fn redis_database_password_and_options_come_from_the_url() {
         .await
         .unwrap();
 }
+
+/// One URL configures the store and the cookie: the middleware's parameters are taken out, the
+/// store refuses whatever else it does not know, by name.
+#[cfg(all(feature = "http", feature = "locmem"))]
+#[tokio::test]
+async fn one_url_for_the_store_and_the_cookie() {
+    let (sessions, cookie) = sessionkit::http::connect(
+        "locmem://?max_entries=100&cookie_name=sid&cookie_secure=1&cookie_samesite=strict",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        sessions.store().housekeeping(),
+        sessionkit::Housekeeping::InProcess
+    );
+    assert_eq!(cookie.name(), "sid");
+    assert!(cookie.secure());
+    assert_eq!(cookie.same_site(), Some(sessionkit::http::SameSite::Strict));
+    let err = sessionkit::http::connect("locmem://?cookie_nmae=sid")
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_config() && err.to_string().contains("cookie_nmae"),
+        "{err}"
+    );
+    let err = sessionkit::http::connect("locmem://?cookie_samesite=none")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Secure"), "{err}");
+}
