@@ -39,6 +39,7 @@
 //! | `http` | Django's `SessionMiddleware`, framework-neutral | [`http`] | |
 //! | `tower` | the middleware as a tower `Layer` (axum, hyper) | [`tower`] | |
 //! | `axum` | the axum extractor `tower::Session` | [`tower`] | |
+//! | `tower-sessions` | any server-side back end as a tower-sessions 0.14 store (for axum-login) | [`tower`] | |
 //! | `actix` | the middleware for actix-web | [`actix`] | |
 //! | `full` | every back end and adapter above | | |
 //!

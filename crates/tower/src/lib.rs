@@ -53,8 +53,12 @@ use sessionkit_http::Failure;
 use tower_layer::Layer;
 use tower_service::Service;
 
+#[cfg(feature = "tower-sessions")]
+mod compat;
 #[cfg(feature = "axum")]
 mod extract;
+#[cfg(feature = "tower-sessions")]
+pub use compat::TowerSessionsStore;
 #[cfg(feature = "axum")]
 pub use extract::{MissingSessionLayer, Session};
 
