@@ -48,7 +48,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use sessionkit_core::{Result, Sessions};
 use sessionkit_http::{request_cookie, Failure};
 
-pub use sessionkit_http::{CookieSettings, RequestSession, SameSite};
+pub use sessionkit_http::{CookieSettings, FailureResponses, RequestSession, SameSite};
 
 /// The README's example, compiled as a doctest.
 #[cfg(doctest)]
@@ -61,10 +61,11 @@ pub struct SessionMiddleware {
     shared: Arc<Shared>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Shared {
     sessions: Sessions,
     settings: CookieSettings,
+    failures: FailureResponses,
 }
 
 impl SessionMiddleware {
@@ -73,8 +74,19 @@ impl SessionMiddleware {
     pub fn new(sessions: Sessions, settings: CookieSettings) -> Result<Self> {
         settings.check()?;
         Ok(Self {
-            shared: Arc::new(Shared { sessions, settings }),
+            shared: Arc::new(Shared {
+                sessions,
+                settings,
+                failures: FailureResponses::new(),
+            }),
         })
+    }
+
+    /// What the client gets when the session cannot be completed (the store's failure is
+    /// configurable: status, `Retry-After`, body; see [`FailureResponses`]).
+    pub fn with_failure_responses(mut self, failures: FailureResponses) -> Self {
+        Arc::make_mut(&mut self.shared).failures = failures;
+        self
     }
 }
 
@@ -150,8 +162,10 @@ where
                 }
                 Err(failure) => {
                     let (request, _) = response.into_parts();
-                    Ok(ServiceResponse::new(request, failure_response(&failure))
-                        .map_into_right_body())
+                    Ok(
+                        ServiceResponse::new(request, failure_response(&shared.failures, &failure))
+                            .map_into_right_body(),
+                    )
                 }
             }
         })
@@ -172,17 +186,21 @@ fn copy_back(from: &http::HeaderMap, to: &mut actix_header::HeaderMap) {
     }
 }
 
-/// The response that replaces the handler's when the session cannot be completed.
-fn failure_response(failure: &Failure) -> HttpResponse {
-    let status = actix_web::http::StatusCode::from_u16(failure.status().as_u16())
+/// The actix-web response for `failure`, as `failures` renders it.
+fn failure_response(failures: &FailureResponses, failure: &Failure) -> HttpResponse {
+    let rendered = failures.response(failure);
+    let status = actix_web::http::StatusCode::from_u16(rendered.status().as_u16())
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
     let mut builder = HttpResponse::build(status);
-    builder.insert_header((actix_header::CONTENT_TYPE, "text/plain; charset=utf-8"));
-    builder.insert_header((HeaderName::from_static("vary"), "Cookie"));
-    if matches!(failure, Failure::Store(_)) {
-        builder.insert_header((actix_header::RETRY_AFTER, "1"));
+    for (name, value) in rendered.headers() {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_str().as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            builder.append_header((n, v));
+        }
     }
-    builder.body(failure.public_message())
+    builder.body(rendered.into_body())
 }
 
 /// The request's session, for actix-web handlers: `async fn handler(session: Session)`. It

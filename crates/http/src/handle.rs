@@ -92,6 +92,81 @@ impl Failure {
     }
 }
 
+/// The responses that replace the handler's when the session cannot be completed. The store
+/// failure's answer is configurable (default: 503, `Retry-After: 1`, a short message that says
+/// nothing about the store); the other two are Django's and fixed: 400 with
+/// [`INTERRUPTED_MESSAGE`], 500 for a cookie too large. Every one carries `Vary: Cookie` and
+/// `Content-Type: text/plain; charset=utf-8`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureResponses {
+    store_status: StatusCode,
+    retry_after: Option<u64>,
+    store_body: String,
+}
+
+impl Default for FailureResponses {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FailureResponses {
+    /// The defaults above.
+    pub fn new() -> Self {
+        Self {
+            store_status: StatusCode::SERVICE_UNAVAILABLE,
+            retry_after: Some(1),
+            store_body: Failure::Store(Error::timeout(crate::settings::BACKEND))
+                .public_message()
+                .to_owned(),
+        }
+    }
+
+    /// The status answered when the store fails (default 503); a status below 400 is taken
+    /// as 503.
+    pub fn with_store_status(mut self, status: StatusCode) -> Self {
+        self.store_status = if status.as_u16() >= 400 {
+            status
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        self
+    }
+
+    /// The `Retry-After` seconds sent with it (default `Some(1)`; `None` sends none).
+    pub fn with_retry_after(mut self, seconds: Option<u64>) -> Self {
+        self.retry_after = seconds;
+        self
+    }
+
+    /// The body sent with it (default: "The session store is unavailable. Try again in a
+    /// moment.").
+    pub fn with_store_body(mut self, body: impl Into<String>) -> Self {
+        self.store_body = body.into();
+        self
+    }
+
+    /// The response for `failure`.
+    pub fn response(&self, failure: &Failure) -> http::Response<String> {
+        let (status, body) = match failure {
+            Failure::Store(_) => (self.store_status, self.store_body.clone()),
+            other => (other.status(), other.public_message().to_owned()),
+        };
+        let mut response = http::Response::new(body);
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if let (Failure::Store(_), Some(seconds)) = (failure, self.retry_after) {
+            headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        }
+        patch_vary_cookie(headers);
+        response
+    }
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -45,7 +45,8 @@ mod settings;
 
 pub use decide::{decide, Action, Decision, Outcome, Write};
 pub use handle::{
-    Failure, RequestSession, SessionGuard, BROWSER_COOKIE_LIMIT, INTERRUPTED_MESSAGE, USER_ID_KEY,
+    Failure, FailureResponses, RequestSession, SessionGuard, BROWSER_COOKIE_LIMIT,
+    INTERRUPTED_MESSAGE, USER_ID_KEY,
 };
 pub use render::{
     append_set_cookie, delete_cookie, http_date, patch_vary_cookie, request_cookie, set_cookie,

@@ -513,3 +513,46 @@ async fn concurrent_requests_on_one_cookie_both_answer() {
         assert_eq!(headers.get_all(SET_COOKIE).iter().count(), 1);
     }
 }
+
+#[test]
+fn failure_responses_render_as_configured() {
+    use sessionkit_http::FailureResponses;
+    let store = Failure::Store(Error::unavailable(
+        "redis",
+        "connection refused (10.0.0.5:6379)",
+    ));
+    let r = FailureResponses::new().response(&store);
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(r.headers()["vary"], "Cookie");
+    assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
+    assert!(
+        !r.body().contains("10.0.0.5"),
+        "the store's error never reaches the client"
+    );
+    let custom = FailureResponses::new()
+        .with_store_status(http::StatusCode::INTERNAL_SERVER_ERROR)
+        .with_retry_after(None)
+        .with_store_body("Please try again.");
+    let r = custom.response(&store);
+    assert_eq!(
+        (r.status().as_u16(), r.body().as_str()),
+        (500, "Please try again.")
+    );
+    assert!(!r.headers().contains_key("retry-after"));
+    // Django's answers stay Django's whatever the store's is set to.
+    let r = custom.response(&Failure::Interrupted);
+    assert_eq!(
+        (r.status().as_u16(), r.body().as_str()),
+        (400, INTERRUPTED_MESSAGE)
+    );
+    let r = custom.response(&Failure::CookieTooLarge { size: 5000 });
+    assert_eq!(r.status(), 500);
+    assert_eq!(
+        FailureResponses::new()
+            .with_store_status(http::StatusCode::OK)
+            .response(&store)
+            .status(),
+        503
+    );
+}

@@ -46,10 +46,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Request, Response};
 use sessionkit_core::{Result, Sessions};
-use sessionkit_http::Failure;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -62,7 +60,9 @@ pub use compat::TowerSessionsStore;
 #[cfg(feature = "axum")]
 pub use extract::{MissingSessionLayer, Session};
 
-pub use sessionkit_http::{self as http_session, CookieSettings, RequestSession, SameSite};
+pub use sessionkit_http::{
+    self as http_session, CookieSettings, FailureResponses, RequestSession, SameSite,
+};
 
 /// The README's example, compiled as a doctest.
 #[cfg(all(doctest, feature = "axum"))]
@@ -75,10 +75,11 @@ pub struct SessionLayer {
     shared: Arc<Shared>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Shared {
     sessions: Sessions,
     settings: CookieSettings,
+    failures: FailureResponses,
 }
 
 impl SessionLayer {
@@ -87,8 +88,20 @@ impl SessionLayer {
     pub fn new(sessions: Sessions, settings: CookieSettings) -> Result<Self> {
         settings.check()?;
         Ok(Self {
-            shared: Arc::new(Shared { sessions, settings }),
+            shared: Arc::new(Shared {
+                sessions,
+                settings,
+                failures: FailureResponses::new(),
+            }),
         })
+    }
+
+    /// What the client gets when the session cannot be completed (the store's failure is
+    /// configurable: status, `Retry-After`, body; see [`FailureResponses`]).
+    pub fn with_failure_responses(mut self, failures: FailureResponses) -> Self {
+        let shared = Arc::make_mut(&mut self.shared);
+        shared.failures = failures;
+        self
     }
 
     /// The cookie settings.
@@ -125,7 +138,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     ReqBody: Send + 'static,
-    ResBody: From<&'static str> + Send + 'static,
+    ResBody: From<String> + Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
@@ -155,25 +168,8 @@ where
                 .await
             {
                 Ok(()) => Ok(response),
-                Err(failure) => Ok(failure_response(&failure)),
+                Err(failure) => Ok(shared.failures.response(&failure).map(ResBody::from)),
             }
         })
     }
-}
-
-/// The response that replaces the handler's when the session cannot be completed.
-fn failure_response<B: From<&'static str>>(failure: &Failure) -> Response<B> {
-    let mut response = Response::new(B::from(failure.public_message()));
-    *response.status_mut() = failure.status();
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    if matches!(failure, Failure::Store(_)) {
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    // It depends on the cookie like any session response.
-    sessionkit_http::patch_vary_cookie(headers);
-    response
 }
