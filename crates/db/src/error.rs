@@ -154,7 +154,10 @@ pub(crate) fn query(backend: Backend, table: &str, e: DieselError) -> Error {
         {
             return Error::config(
                 name,
-                format!("table {table} does not exist: run DbStore::migrate() once"),
+                format!(
+                    "table {table} does not exist: create it once with `sessionkit migrate URL` \
+                     (or DbStore::migrate() / sessionkit::migrate)"
+                ),
             )
             .with_source(e);
         }
