@@ -17,6 +17,7 @@
 //! ```text
 //! cargo bench -p sessionkit-benches --bench http
 //! SESSIONKIT_BENCH_HTTP_SECS=3 SESSIONKIT_BENCH_HTTP_ROUNDS=2 cargo bench -p sessionkit-benches --bench http
+//! SESSIONKIT_BENCH_HTTP_CELLS=plain,sessionkit-locmem cargo bench -p sessionkit-benches --bench http
 //! ```
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -258,8 +259,12 @@ fn main() {
                         .layer(SessionManagerLayer::new(tower_redis.clone()).with_secure(false)),
                 ),
             ];
+            let only = std::env::var("SESSIONKIT_BENCH_HTTP_CELLS").unwrap_or_default();
             let mut plain_time = None;
             for (name, app) in cells {
+                if !only.is_empty() && !only.split(',').any(|c| c == name) {
+                    continue;
+                }
                 let m = measure(app, secs).await;
                 let per_request = 1.0 / m.per_sec;
                 let ratio = plain_time.map_or(1.0, |p: f64| per_request / p);
