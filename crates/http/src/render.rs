@@ -12,6 +12,30 @@ pub const EPOCH_HTTP_DATE: &str = "Thu, 01 Jan 1970 00:00:00 GMT";
 /// An HTTP date (RFC 9110 IMF-fixdate, Python's `formatdate(usegmt=True)`) of a Unix time in
 /// seconds: `Tue, 28 Nov 2023 22:13:20 GMT`. Times before 1970 render as 1970.
 pub fn http_date(unix_secs: i64) -> String {
+    let mut out = String::with_capacity(29);
+    push_http_date(&mut out, unix_secs);
+    out
+}
+
+thread_local! {
+    /// The last date rendered on this thread: most responses of a second share one.
+    static LAST_DATE: std::cell::RefCell<(i64, String)> =
+        const { std::cell::RefCell::new((i64::MIN, String::new())) };
+}
+
+/// Appends [`http_date`]`(unix_secs)` to `out`, rendering it only when it differs from the last
+/// one this thread rendered.
+fn push_http_date(out: &mut String, unix_secs: i64) {
+    LAST_DATE.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != unix_secs {
+            *last = (unix_secs, render_http_date(unix_secs));
+        }
+        out.push_str(&last.1);
+    });
+}
+
+fn render_http_date(unix_secs: i64) -> String {
     let secs = unix_secs.max(0);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -58,20 +82,24 @@ pub fn set_cookie(
     max_age: Option<i64>,
     now: i64,
 ) -> String {
-    let mut out = format!("{}={}", settings.name(), value);
+    let mut out = String::with_capacity(160 + value.len());
+    out.push_str(settings.name());
+    out.push('=');
+    out.push_str(value);
     if let Some(domain) = settings.domain() {
         out.push_str("; Domain=");
         out.push_str(domain);
     }
     if let Some(age) = max_age {
         out.push_str("; expires=");
-        out.push_str(&http_date(now.saturating_add(age)));
+        push_http_date(&mut out, now.saturating_add(age));
     }
     if settings.http_only() {
         out.push_str("; HttpOnly");
     }
     if let Some(age) = max_age {
-        out.push_str(&format!("; Max-Age={age}"));
+        use std::fmt::Write as _;
+        let _ = write!(out, "; Max-Age={age}");
     }
     push_path_same_site(&mut out, settings);
     if settings.secure() {
@@ -126,6 +154,11 @@ pub fn append_set_cookie(headers: &mut HeaderMap, value: &str) {
 /// is there already (in any case), keeping the existing values and their order in one header;
 /// a `*` stays `*`.
 pub fn patch_vary_cookie(headers: &mut HeaderMap) {
+    // The common case, a response with no `Vary` yet: no parsing, no allocation.
+    if !headers.contains_key(VARY) {
+        headers.insert(VARY, HeaderValue::from_static("Cookie"));
+        return;
+    }
     let existing: Vec<String> = headers
         .get_all(VARY)
         .iter()
