@@ -154,10 +154,71 @@ fn provide(cell: &Cell) -> Result<Vec<Provided>, String> {
 }
 
 /// Runs one built cell with its services.
+/// `cargo publish --dry-run` verifies each crate against the others' packages, unpacked from a
+/// registry in target/package into `$CARGO_HOME/registry/src/-HASH/NAME-VERSION`; cargo reuses
+/// an unpacked crate of the same version from an earlier run, so a changed crate would be
+/// verified against its old self. Removes both (our own crates only; crates.io's stay).
+fn forget_packaged_crates(root: &Path) {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let _ = std::fs::remove_dir_all(target.join("package"));
+    // Their builds too: cargo takes a registry crate of a known version as unchanged, so a
+    // stale build of it would be linked. Each is found by its dep-info naming a local registry.
+    let profile = target.join("debug");
+    if let Ok(deps) = std::fs::read_dir(profile.join("deps")) {
+        for entry in deps.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(stem) = name.strip_suffix(".d") else {
+                continue;
+            };
+            if !stem.starts_with("sessionkit") {
+                continue;
+            }
+            let from_local_registry = std::fs::read_to_string(entry.path())
+                .is_ok_and(|text| text.contains("registry/src/-"));
+            if from_local_registry {
+                let fingerprint = profile.join(".fingerprint").join(stem.replace('_', "-"));
+                let _ = std::fs::remove_dir_all(fingerprint);
+            }
+        }
+    }
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")));
+    let Some(sources) = cargo_home.map(|h| h.join("registry").join("src")) else {
+        return;
+    };
+    let Ok(registries) = std::fs::read_dir(sources) else {
+        return;
+    };
+    for registry in registries.flatten() {
+        // Local registries are named "-HASH"; crates.io's "index.crates.io-HASH".
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(crates) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for krate in crates.flatten() {
+            if krate
+                .file_name()
+                .to_string_lossy()
+                .starts_with("sessionkit")
+            {
+                let _ = std::fs::remove_dir_all(krate.path());
+            }
+        }
+    }
+}
+
 pub(crate) fn run_cell(root: &Path, cell: &Cell, index: usize, total: usize) -> Outcome {
     let args = cell.run_args();
     println!("==> run [{index}/{total}] {}: {}", cell.name, Shown(&args));
     flush();
+    if cell.run == crate::matrix::Run::Publish {
+        forget_packaged_crates(root);
+    }
     let services = match provide(cell) {
         Ok(services) => services,
         Err(why) => return Outcome::Skip(first_line(&why).to_owned()),
