@@ -46,9 +46,8 @@ use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceRes
 use actix_web::http::header::{self as actix_header, HeaderName, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use sessionkit_core::{Result, Sessions};
-use sessionkit_http::{request_cookie, Failure};
 
-pub use sessionkit_http::{CookieSettings, FailureResponses, RequestSession, SameSite};
+pub use sessionkit_http::{CookieSettings, FailureResponses, Middleware, RequestSession, SameSite};
 
 /// The README's example, compiled as a doctest.
 #[cfg(doctest)]
@@ -58,34 +57,23 @@ pub struct ReadmeDoctests;
 /// The middleware: `App::new().wrap(SessionMiddleware::new(sessions, settings)?)`.
 #[derive(Debug, Clone)]
 pub struct SessionMiddleware {
-    shared: Arc<Shared>,
-}
-
-#[derive(Debug, Clone)]
-struct Shared {
-    sessions: Sessions,
-    settings: CookieSettings,
-    failures: FailureResponses,
+    middleware: Arc<Middleware>,
 }
 
 impl SessionMiddleware {
     /// Sessions from `sessions`, in cookies described by `settings` (refused with a
     /// [`Config`](sessionkit_core::ErrorKind::Config) error if a browser would drop them).
     pub fn new(sessions: Sessions, settings: CookieSettings) -> Result<Self> {
-        settings.check()?;
         Ok(Self {
-            shared: Arc::new(Shared {
-                sessions,
-                settings,
-                failures: FailureResponses::new(),
-            }),
+            middleware: Arc::new(Middleware::new(sessions, settings)?),
         })
     }
 
     /// What the client gets when the session cannot be completed (the store's failure is
     /// configurable: status, `Retry-After`, body; see [`FailureResponses`]).
     pub fn with_failure_responses(mut self, failures: FailureResponses) -> Self {
-        Arc::make_mut(&mut self.shared).failures = failures;
+        let middleware = Arc::unwrap_or_clone(self.middleware);
+        self.middleware = Arc::new(middleware.with_failure_responses(failures));
         self
     }
 }
@@ -104,7 +92,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(SessionService {
             service: Rc::new(service),
-            shared: self.shared.clone(),
+            middleware: self.middleware.clone(),
         }))
     }
 }
@@ -113,15 +101,16 @@ where
 #[derive(Debug)]
 pub struct SessionService<S> {
     service: Rc<S>,
-    shared: Arc<Shared>,
+    middleware: Arc<Middleware>,
 }
 
-/// The request's `Cookie` headers as an `http` 1 header map (actix-web 4 has its own types).
-fn cookie_headers(request: &ServiceRequest) -> http::HeaderMap {
+/// The values of header `name` in an actix-web map, as an `http` 1 map (actix-web 4 has its
+/// own header types).
+fn to_http(from: &actix_header::HeaderMap, name: http::header::HeaderName) -> http::HeaderMap {
     let mut headers = http::HeaderMap::new();
-    for value in request.headers().get_all(actix_header::COOKIE) {
+    for value in from.get_all(name.as_str()) {
         if let Ok(v) = http::HeaderValue::from_bytes(value.as_bytes()) {
-            headers.append(http::header::COOKIE, v);
+            headers.append(name.clone(), v);
         }
     }
     headers
@@ -139,9 +128,8 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let shared = self.shared.clone();
-        let cookie = request_cookie(&cookie_headers(&request), shared.settings.name());
-        let session = RequestSession::new(shared.sessions.clone(), cookie);
+        let middleware = self.middleware.clone();
+        let session = middleware.start(&to_http(request.headers(), http::header::COOKIE));
         request.extensions_mut().insert(session.clone());
         let service = self.service.clone();
         Box::pin(async move {
@@ -149,23 +137,15 @@ where
             let status = response.status().as_u16();
             // The decision patches `Vary` and appends `Set-Cookie` on an `http` 1 map holding
             // the response's `Vary`; the result is copied back.
-            let mut headers = http::HeaderMap::new();
-            for value in response.headers().get_all(actix_header::VARY) {
-                if let Ok(v) = http::HeaderValue::from_bytes(value.as_bytes()) {
-                    headers.append(http::header::VARY, v);
-                }
-            }
-            match session.finish(&shared.settings, status, &mut headers).await {
+            let mut headers = to_http(response.headers(), http::header::VARY);
+            match middleware.finish(&session, status, &mut headers).await {
                 Ok(()) => {
                     copy_back(&headers, response.headers_mut());
                     Ok(response.map_into_left_body())
                 }
-                Err(failure) => {
+                Err(replacement) => {
                     let (request, _) = response.into_parts();
-                    Ok(
-                        ServiceResponse::new(request, failure_response(&shared.failures, &failure))
-                            .map_into_right_body(),
-                    )
+                    Ok(ServiceResponse::new(request, to_actix(replacement)).map_into_right_body())
                 }
             }
         })
@@ -186,13 +166,12 @@ fn copy_back(from: &http::HeaderMap, to: &mut actix_header::HeaderMap) {
     }
 }
 
-/// The actix-web response for `failure`, as `failures` renders it.
-fn failure_response(failures: &FailureResponses, failure: &Failure) -> HttpResponse {
-    let rendered = failures.response(failure);
-    let status = actix_web::http::StatusCode::from_u16(rendered.status().as_u16())
+/// An `http` 1 response as an actix-web one.
+fn to_actix(response: http::Response<String>) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(response.status().as_u16())
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
     let mut builder = HttpResponse::build(status);
-    for (name, value) in rendered.headers() {
+    for (name, value) in response.headers() {
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name.as_str().as_bytes()),
             HeaderValue::from_bytes(value.as_bytes()),
@@ -200,7 +179,7 @@ fn failure_response(failures: &FailureResponses, failure: &Failure) -> HttpRespo
             builder.append_header((n, v));
         }
     }
-    builder.body(rendered.into_body())
+    builder.body(response.into_body())
 }
 
 /// The request's session, for actix-web handlers: `async fn handler(session: Session)`. It

@@ -38,7 +38,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use sessionkit_core::{percent_decode, percent_encode, SessionConfig, SessionStore, Sessions};
+use sessionkit_core::{percent_decode, percent_encode, SessionStore, Sessions};
 use sessionkit_http::{CookieSettings, SameSite, INTERRUPTED_MESSAGE};
 use sessionkit_testkit::{Provided, Service};
 
@@ -156,11 +156,11 @@ impl Drop for TestBackend {
 }
 
 /// Wraps the store of `sessions` in a [`Recording`], so behaviours can count the calls that
-/// reach it: returns the sessions to serve with and the recording.
+/// reach it: returns the sessions (same settings) to serve with and the recording.
 pub fn recorded(sessions: &Sessions) -> (Sessions, Arc<Recording>) {
     let recording = Arc::new(Recording::new(sessions.store().clone()));
     (
-        Sessions::from_arc(recording.clone(), SessionConfig::default()),
+        Sessions::from_arc(recording.clone(), sessions.config().clone()),
         recording,
     )
 }

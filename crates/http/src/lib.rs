@@ -40,6 +40,7 @@
 
 mod decide;
 mod handle;
+mod middleware;
 mod render;
 mod settings;
 
@@ -48,6 +49,7 @@ pub use handle::{
     Failure, FailureResponses, RequestSession, SessionGuard, BROWSER_COOKIE_LIMIT,
     INTERRUPTED_MESSAGE, USER_ID_KEY,
 };
+pub use middleware::Middleware;
 pub use render::{
     append_set_cookie, delete_cookie, http_date, patch_vary_cookie, request_cookie, set_cookie,
     EPOCH_HTTP_DATE,

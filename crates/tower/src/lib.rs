@@ -61,7 +61,7 @@ pub use compat::TowerSessionsStore;
 pub use extract::{MissingSessionLayer, Session};
 
 pub use sessionkit_http::{
-    self as http_session, CookieSettings, FailureResponses, RequestSession, SameSite,
+    self as http_session, CookieSettings, FailureResponses, Middleware, RequestSession, SameSite,
 };
 
 /// The README's example, compiled as a doctest.
@@ -72,46 +72,34 @@ pub struct ReadmeDoctests;
 /// The tower [`Layer`] that gives every request its session; see the [crate] docs.
 #[derive(Debug, Clone)]
 pub struct SessionLayer {
-    shared: Arc<Shared>,
-}
-
-#[derive(Debug, Clone)]
-struct Shared {
-    sessions: Sessions,
-    settings: CookieSettings,
-    failures: FailureResponses,
+    middleware: Arc<Middleware>,
 }
 
 impl SessionLayer {
     /// Sessions from `sessions`, in cookies described by `settings` (refused with a
     /// [`Config`](sessionkit_core::ErrorKind::Config) error if a browser would drop them).
     pub fn new(sessions: Sessions, settings: CookieSettings) -> Result<Self> {
-        settings.check()?;
         Ok(Self {
-            shared: Arc::new(Shared {
-                sessions,
-                settings,
-                failures: FailureResponses::new(),
-            }),
+            middleware: Arc::new(Middleware::new(sessions, settings)?),
         })
     }
 
     /// What the client gets when the session cannot be completed (the store's failure is
     /// configurable: status, `Retry-After`, body; see [`FailureResponses`]).
     pub fn with_failure_responses(mut self, failures: FailureResponses) -> Self {
-        let shared = Arc::make_mut(&mut self.shared);
-        shared.failures = failures;
+        let middleware = Arc::unwrap_or_clone(self.middleware);
+        self.middleware = Arc::new(middleware.with_failure_responses(failures));
         self
     }
 
     /// The cookie settings.
     pub fn settings(&self) -> &CookieSettings {
-        &self.shared.settings
+        self.middleware.settings()
     }
 
     /// The sessions.
     pub fn sessions(&self) -> &Sessions {
-        &self.shared.sessions
+        self.middleware.sessions()
     }
 }
 
@@ -121,7 +109,7 @@ impl<S> Layer<S> for SessionLayer {
     fn layer(&self, inner: S) -> Self::Service {
         SessionService {
             inner,
-            shared: self.shared.clone(),
+            middleware: self.middleware.clone(),
         }
     }
 }
@@ -130,7 +118,7 @@ impl<S> Layer<S> for SessionLayer {
 #[derive(Debug, Clone)]
 pub struct SessionService<S> {
     inner: S,
-    shared: Arc<Shared>,
+    middleware: Arc<Middleware>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
@@ -150,12 +138,8 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let shared = self.shared.clone();
-        let session = RequestSession::from_request_headers(
-            shared.sessions.clone(),
-            &shared.settings,
-            request.headers(),
-        );
+        let middleware = self.middleware.clone();
+        let session = middleware.start(request.headers());
         request.extensions_mut().insert(session.clone());
         // The clone that was polled ready is the one that serves this request.
         let clone = self.inner.clone();
@@ -163,12 +147,12 @@ where
         Box::pin(async move {
             let mut response = inner.call(request).await?;
             let status = response.status().as_u16();
-            match session
-                .finish(&shared.settings, status, response.headers_mut())
+            match middleware
+                .finish(&session, status, response.headers_mut())
                 .await
             {
                 Ok(()) => Ok(response),
-                Err(failure) => Ok(shared.failures.response(&failure).map(ResBody::from)),
+                Err(replacement) => Ok(replacement.map(ResBody::from)),
             }
         })
     }
