@@ -186,18 +186,28 @@ pub fn patch_vary_cookie(headers: &mut HeaderMap) {
 /// `parse_cookie` does: pairs split on `;`, whitespace trimmed, surrounding double quotes
 /// removed; when the name repeats, the last one wins. `None` when absent.
 pub fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    // On bytes, without checking the whole header first: only the value taken must be text a
+    // header may hold (visible ASCII, spaces, tabs); a pair that is not is skipped.
     let mut found = None;
     for header in headers.get_all(COOKIE) {
-        let Ok(text) = header.to_str() else { continue };
-        for pair in text.split(';') {
-            let (key, value) = pair.split_once('=').unwrap_or(("", pair));
-            if key.trim() == name {
-                let value = value.trim();
-                let value = value
-                    .strip_prefix('"')
-                    .and_then(|v| v.strip_suffix('"'))
-                    .unwrap_or(value);
-                found = Some(value.to_owned());
+        for pair in header.as_bytes().split(|&b| b == b';') {
+            let (key, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (&b""[..], pair),
+            };
+            if key.trim_ascii() != name.as_bytes() {
+                continue;
+            }
+            let value = value.trim_ascii();
+            let value = value
+                .strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
+                .unwrap_or(value);
+            if let Some(text) = std::str::from_utf8(value)
+                .ok()
+                .filter(|v| v.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)))
+            {
+                found = Some(text.to_owned());
             }
         }
     }
@@ -330,5 +340,14 @@ mod tests {
         let mut empty = HeaderMap::new();
         empty.append(COOKIE, HeaderValue::from_static("sessionid="));
         assert_eq!(request_cookie(&empty, "sessionid").as_deref(), Some(""));
+        // Bytes that are not text elsewhere in the header do not hide the session cookie; a
+        // value that is not text is skipped (an earlier good one stays).
+        let mut mixed = HeaderMap::new();
+        mixed.append(
+            COOKIE,
+            HeaderValue::from_bytes(b"pref=caf\xc3\xa9; sessionid=abc; sessionid=\xff").unwrap(),
+        );
+        assert_eq!(request_cookie(&mixed, "sessionid").as_deref(), Some("abc"));
+        assert_eq!(request_cookie(&mixed, "pref"), None);
     }
 }
