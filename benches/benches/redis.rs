@@ -220,12 +220,17 @@ impl Workload for StoreBytes {
         let exp = UnixTime::now().add_secs(TTL as i64);
         match self.op {
             RawOp::Op(Op::Load) => {
-                let got = self.store.load(&t.keys[i]).await.expect("load");
+                let got = self
+                    .store
+                    .load(&t.keys[i])
+                    .await
+                    .expect("load")
+                    .map(|l| l.record);
                 black_box(got.expect("the record is still stored"));
             }
             RawOp::Op(Op::Save) => {
                 self.store
-                    .update(&t.keys[i], &self.bytes, exp)
+                    .update(&t.keys[i], &self.bytes, exp, sessionkit_core::Expected::Any)
                     .await
                     .expect("update");
             }
@@ -243,13 +248,18 @@ impl Workload for StoreBytes {
                 }
             }
             RawOp::Op(Op::RequestCycle) => {
-                let got = self.store.load(&t.keys[i]).await.expect("load");
+                let got = self
+                    .store
+                    .load(&t.keys[i])
+                    .await
+                    .expect("load")
+                    .map(|l| l.record);
                 let mut bytes = got.expect("the record is still stored");
                 if let Some(last) = bytes.last_mut() {
                     *last = t.serial as u8;
                 }
                 self.store
-                    .update(&t.keys[i], &bytes, exp)
+                    .update(&t.keys[i], &bytes, exp, sessionkit_core::Expected::Any)
                     .await
                     .expect("update");
             }

@@ -71,7 +71,7 @@ use tower_sessions_core_014::SessionStore as TowerSessionStore;
 
 pub use sessionkit_core::{Session, SessionKey, SessionStore, Sessions};
 
-use sessionkit_core::{KeyFormat, SessionConfig, UnixTime};
+use sessionkit_core::{Expected, KeyFormat, SessionConfig, UnixTime};
 
 pub mod db;
 
@@ -797,7 +797,8 @@ impl Workload for StoreBytesWorkload {
                 .store()
                 .create(&key, &self.bytes, self.expires_at())
                 .await
-                .expect("create a benchmark record");
+                .expect("create a benchmark record")
+                .key;
             keys.push(key);
         }
         StoreBytesTask {
@@ -820,7 +821,7 @@ impl Workload for StoreBytesWorkload {
             }
             Op::Save => {
                 self.store()
-                    .update(&t.keys[i], &self.bytes, self.expires_at())
+                    .update(&t.keys[i], &self.bytes, self.expires_at(), Expected::Any)
                     .await
                     .expect("update");
             }
@@ -838,7 +839,8 @@ impl Workload for StoreBytesWorkload {
                     .store()
                     .create(&key, &self.bytes, self.expires_at())
                     .await
-                    .expect("create");
+                    .expect("create")
+                    .key;
                 t.created.push_back(key);
                 if t.created.len() > SESSIONS_PER_TASK {
                     if let Some(old) = t.created.pop_front() {
@@ -852,12 +854,13 @@ impl Workload for StoreBytesWorkload {
                     .load(&t.keys[i])
                     .await
                     .expect("load")
-                    .expect("the record is still stored");
+                    .expect("the record is still stored")
+                    .record;
                 if let Some(last) = bytes.last_mut() {
                     *last = t.serial as u8;
                 }
                 self.store()
-                    .update(&t.keys[i], &bytes, self.expires_at())
+                    .update(&t.keys[i], &bytes, self.expires_at(), Expected::Any)
                     .await
                     .expect("update");
             }

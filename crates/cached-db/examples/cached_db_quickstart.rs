@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sessionkit_cached_db::{CachedDbOptions, CachedDbStore};
-use sessionkit_core::{SessionKey, SessionStore, Sessions};
+use sessionkit_core::{Loaded, SessionKey, SessionStore, Sessions};
 use sessionkit_db::DbConfig;
 use sessionkit_locmem::LocMemStore;
 
@@ -38,8 +38,10 @@ async fn main() -> sessionkit_core::Result<()> {
     session.insert("theme", "dark")?;
     session.save().await?;
     let key = SessionKey::parse(&cookie, store.key_format()).expect("a valid key");
+    // The cache's copy is the database's record at the database's version.
+    let copy = store.cache().load(&key).await?.expect("cached");
     assert_eq!(
-        store.cache().load(&key).await?,
+        Some(Loaded::from_envelope(copy.record)),
         store.db().load(&key).await?
     );
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use sessionkit_core::{
-    async_trait, Error, Housekeeping, KeyFormat, Result, SessionKey, SessionStore, StoreStats,
-    UnixTime,
+    async_trait, Capabilities, Error, Expected, Housekeeping, KeyFormat, Loaded, Result,
+    SessionKey, SessionStore, StoreStats, Stored, UnixTime, Version,
 };
 
 use crate::health::Health;
@@ -298,11 +298,13 @@ impl<C: SessionStore, D: SessionStore> CachedDbStore<C, D> {
         }
     }
 
-    /// After the database took a write of `record`: puts it in the cache, or invalidates.
+    /// After the database took a write of `record` at `version`: puts both in the cache (as
+    /// one [`Loaded::envelope`], so a cache hit knows the database's version), or invalidates.
     async fn write_through(
         &self,
         key: &SessionKey,
         record: &[u8],
+        version: Version,
         expires_at: UnixTime,
         first: Step,
     ) {
@@ -326,14 +328,16 @@ impl<C: SessionStore, D: SessionStore> CachedDbStore<C, D> {
             Step::Create => &[Step::Create, Step::Update],
             Step::Update => &[Step::Update, Step::Create, Step::Update],
         };
+        let value = Loaded::envelope(version, record);
+        let cache = &self.inner.cache;
         for step in steps {
             let result = match step {
                 Step::Create => self
-                    .bounded(self.inner.cache.create(key, record, cache_exp))
+                    .bounded(cache.create(key, &value, cache_exp))
                     .await
                     .map(drop),
                 Step::Update => self
-                    .bounded(self.inner.cache.update(key, record, cache_exp))
+                    .bounded(cache.update(key, &value, cache_exp, Expected::Any))
                     .await
                     .map(drop),
             };
@@ -367,19 +371,20 @@ impl<C: SessionStore, D: SessionStore> CachedDbStore<C, D> {
 
     /// After a database hit on a cache miss: copies the record into the cache unless a copy
     /// is already there (a write-through copy is newer than what we read).
-    async fn refill(&self, key: &SessionKey, record: &[u8]) {
+    async fn refill(&self, key: &SessionKey, found: &Loaded) {
         let h = &self.inner.health;
         if h.suspect(key).is_some() {
             return;
         }
-        let Ok(decoded) = self.inner.options.codecs.decode(record) else {
+        let Ok(decoded) = self.inner.options.codecs.decode(&found.record) else {
             return;
         };
         let Some(cache_exp) = self.cache_expiry(decoded.expires_at) else {
             return;
         };
+        let value = Loaded::envelope(found.version, &found.record);
         match self
-            .bounded(self.inner.cache.create(key, record, cache_exp))
+            .bounded(self.inner.cache.create(key, &value, cache_exp))
             .await
         {
             Ok(_) => {
@@ -408,7 +413,7 @@ impl<C: SessionStore, D: SessionStore> CachedDbStore<C, D> {
     /// A load the cache could not answer: the database, then a refill of the cache, under the
     /// key's lock so a write of this process cannot land between them. A `suspect` key's copy
     /// is deleted first; if that fails the database answers alone.
-    async fn load_from_db(&self, key: &SessionKey, suspect: bool) -> Result<Option<Vec<u8>>> {
+    async fn load_from_db(&self, key: &SessionKey, suspect: bool) -> Result<Option<Loaded>> {
         let h = &self.inner.health;
         let _guard = self.lock_key(key).await;
         let refill = match (suspect, h.suspect(key)) {
@@ -420,8 +425,8 @@ impl<C: SessionStore, D: SessionStore> CachedDbStore<C, D> {
         };
         let found = self.inner.db.load(key).await?;
         if refill {
-            if let Some(bytes) = &found {
-                self.refill(key, bytes).await;
+            if let Some(loaded) = &found {
+                self.refill(key, loaded).await;
             }
         }
         Ok(found)
@@ -523,7 +528,13 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedDbStore<C, D> {
         self.inner.db.key_format()
     }
 
-    async fn load(&self, key: &SessionKey) -> Result<Option<Vec<u8>>> {
+    /// The database's: it decides every compare-and-set; the cache keeps the version the
+    /// database gave each copy.
+    fn capabilities(&self) -> Capabilities {
+        self.inner.db.capabilities()
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
         self.check()?;
         let h = &self.inner.health;
         if h.reads_trusted() && h.cache_allowed() {
@@ -531,10 +542,10 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedDbStore<C, D> {
                 return Box::pin(self.load_from_db(key, true)).await;
             }
             match self.bounded(self.inner.cache.load(key)).await {
-                Ok(Some(bytes)) => {
+                Ok(Some(copy)) => {
                     h.on_success();
                     self.drain_soon();
-                    return Ok(Some(bytes));
+                    return Ok(Some(Loaded::from_envelope(copy.record)));
                 }
                 Ok(None) => {
                     h.on_success();
@@ -553,13 +564,13 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedDbStore<C, D> {
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
+    ) -> Result<Stored> {
         self.check()?;
         let _guard = self.lock_key(key).await;
-        let held = self.inner.db.create(key, record, expires_at).await?;
-        self.write_through(key, record, expires_at, Step::Create)
+        let stored = self.inner.db.create(key, record, expires_at).await?;
+        self.write_through(key, record, stored.version, expires_at, Step::Create)
             .await;
-        Ok(held)
+        Ok(stored)
     }
 
     async fn update(
@@ -567,20 +578,29 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedDbStore<C, D> {
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
+        expected: Expected,
+    ) -> Result<Stored> {
         self.check()?;
         let _guard = self.lock_key(key).await;
-        match self.inner.db.update(key, record, expires_at).await {
-            Ok(held) => {
-                self.write_through(key, record, expires_at, Step::Update)
+        match self
+            .inner
+            .db
+            .update(key, record, expires_at, expected)
+            .await
+        {
+            Ok(stored) => {
+                self.write_through(key, record, stored.version, expires_at, Step::Update)
                     .await;
-                Ok(held)
+                Ok(stored)
             }
             Err(e) => {
                 // Vanished: the record is gone, so must any cached copy be. Timed out: the
-                // write may have happened, so the cached copy may be stale. Other failures
-                // (refused, rejected) did not write anything: the cache keeps its copy.
-                if e.is_vanished() || e.is_timeout() {
+                // write may have happened, so the cached copy may be stale. Conflict: the copy
+                // this request loaded was older than the database (a write of another process
+                // whose write-through has not landed, or failed): the merge must reload from
+                // the database. Other failures (refused, rejected) did not write anything: the
+                // cache keeps its copy.
+                if e.is_vanished() || e.is_timeout() || e.is_conflict() {
                     self.drop_cache_copy(key).await;
                 }
                 Err(e)

@@ -92,9 +92,20 @@ async fn assert_cache_agrees(store: &Store, sessions: &[(String, u64)]) -> usize
     let mut cached = 0;
     for (cookie, _) in sessions {
         let key = SessionKey::parse(cookie, store.key_format()).expect("a valid key");
-        let in_db = store.db().load(&key).await.expect("db load");
+        let in_db = store
+            .db()
+            .load(&key)
+            .await
+            .expect("db load")
+            .map(|l| l.record);
         assert!(in_db.is_some(), "the session is in the database");
-        if let Some(copy) = store.cache().load(&key).await.expect("cache load") {
+        if let Some(copy) = store
+            .cache()
+            .load(&key)
+            .await
+            .expect("cache load")
+            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record)
+        {
             cached += 1;
             assert_eq!(Some(copy), in_db, "the cache contradicts the database");
         }

@@ -78,7 +78,12 @@ async fn two_instances_sharing_redis_see_each_others_writes() {
     }
     let k = key(&a, &cookie);
     assert!(
-        a.cache().load(&k).await.unwrap().is_some(),
+        a.cache()
+            .load(&k)
+            .await
+            .unwrap()
+            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record)
+            .is_some(),
         "served from the shared cache"
     );
 
@@ -86,7 +91,13 @@ async fn two_instances_sharing_redis_see_each_others_writes() {
     let mut stale = sa.load(Some(&cookie)).await.unwrap();
     sb.load(Some(&cookie)).await.unwrap().flush().await.unwrap();
     assert_eq!(value(&sa, &cookie).await, None);
-    assert!(a.cache().load(&k).await.unwrap().is_none());
+    assert!(a
+        .cache()
+        .load(&k)
+        .await
+        .unwrap()
+        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record)
+        .is_none());
     stale.insert("v", "written after the logout").unwrap();
     let err = stale.save().await.unwrap_err();
     assert!(err.is_vanished(), "{err:?}");
@@ -133,7 +144,13 @@ async fn direct_database_delete_is_served_until_the_cache_copy_expires() {
     let sessions = Sessions::new(store.clone());
     let cookie = saved(&sessions, "alive").await;
     let k = key(store, &cookie);
-    assert!(store.cache().load(&k).await.unwrap().is_some());
+    assert!(store
+        .cache()
+        .load(&k)
+        .await
+        .unwrap()
+        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record)
+        .is_some());
 
     store.db().delete(&k).await.unwrap();
     assert!(!store.exists(&k).await.unwrap(), "exists asks the database");
@@ -149,7 +166,13 @@ async fn direct_database_delete_is_served_until_the_cache_copy_expires() {
         None,
         "served past cache_ttl"
     );
-    assert!(store.cache().load(&k).await.unwrap().is_none());
+    assert!(store
+        .cache()
+        .load(&k)
+        .await
+        .unwrap()
+        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record)
+        .is_none());
 
     // Through the store itself a delete is seen at once.
     let cookie = saved(&sessions, "alive").await;
@@ -173,14 +196,24 @@ async fn failed_database_write_leaves_the_cache_untouched() {
     let sessions = Sessions::new(store.clone());
     let cookie = saved(&sessions, "before").await;
     let k = key(&store, &cookie);
-    let before = store.cache().load(&k).await.unwrap();
+    let before = store
+        .cache()
+        .load(&k)
+        .await
+        .unwrap()
+        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record);
     assert!(before.is_some());
 
     common::pg_execute(&url, &format!("DROP TABLE \"{table}\"")).expect("drop the table");
     let err = set(&sessions, &cookie, "after").await.unwrap_err();
     eprintln!("update with the table gone: {err} ({err:?})");
     assert_eq!(
-        store.cache().load(&k).await.unwrap(),
+        store
+            .cache()
+            .load(&k)
+            .await
+            .unwrap()
+            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record),
         before,
         "the cache holds what it held"
     );
@@ -208,7 +241,12 @@ async fn database_killed_fails_writes_and_keeps_the_cache() {
     let sessions = Sessions::new(store.clone());
     let cookie = saved(&sessions, "before").await;
     let k = key(&store, &cookie);
-    let mut before = store.cache().load(&k).await.unwrap();
+    let mut before = store
+        .cache()
+        .load(&k)
+        .await
+        .unwrap()
+        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record);
     assert!(before.is_some());
 
     pg.kill().unwrap();
@@ -223,7 +261,14 @@ async fn database_killed_fails_writes_and_keeps_the_cache() {
         assert!(s.key().is_some(), "the session is still served");
         s.insert("v", format!("during {attempt}")).unwrap();
         match s.save().await {
-            Ok(()) => before = store.cache().load(&k).await.unwrap(),
+            Ok(()) => {
+                before = store
+                    .cache()
+                    .load(&k)
+                    .await
+                    .unwrap()
+                    .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record)
+            }
             Err(e) => {
                 failed = Some(e);
                 break;
@@ -236,7 +281,12 @@ async fn database_killed_fails_writes_and_keeps_the_cache() {
         matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
         "{err:?}"
     );
-    let now = store.cache().load(&k).await.unwrap();
+    let now = store
+        .cache()
+        .load(&k)
+        .await
+        .unwrap()
+        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record);
     if err.is_timeout() {
         // The write may have reached the database: the copy is dropped rather than kept.
         assert!(now.is_none() || now == before, "{now:?}");
@@ -264,8 +314,13 @@ async fn database_killed_fails_writes_and_keeps_the_cache() {
     );
     assert_eq!(value(&sessions, &cookie).await.as_deref(), Some("after"));
     assert_eq!(
-        store.cache().load(&k).await.unwrap(),
-        store.db().load(&k).await.unwrap()
+        store
+            .cache()
+            .load(&k)
+            .await
+            .unwrap()
+            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record),
+        store.db().load(&k).await.unwrap().map(|l| l.record)
     );
     pg.ping().unwrap();
 }
@@ -320,14 +375,26 @@ async fn race_writers(sa: &Sessions, sb: &Sessions, store: &Store, rounds: u32) 
         );
         rx.unwrap().unwrap();
         ry.unwrap().unwrap();
-        if store.cache().load(&k).await.unwrap() != store.db().load(&k).await.unwrap() {
+        if store
+            .cache()
+            .load(&k)
+            .await
+            .unwrap()
+            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record)
+            != store.db().load(&k).await.unwrap().map(|l| l.record)
+        {
             disagreements += 1;
         }
     }
     set(sa, &cookie, "last").await.unwrap();
     assert_eq!(
-        store.cache().load(&k).await.unwrap(),
-        store.db().load(&k).await.unwrap(),
+        store
+            .cache()
+            .load(&k)
+            .await
+            .unwrap()
+            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record),
+        store.db().load(&k).await.unwrap().map(|l| l.record),
         "the next write repairs the cache"
     );
     disagreements

@@ -8,18 +8,25 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sessionkit_core::{
-    Codecs, Expiry, Housekeeping, JsonCodec, KeyFormat, Record, SessionConfig, SessionKey,
-    Sessions, UnixTime,
+    Codecs, Expected, Expiry, Housekeeping, JsonCodec, KeyFormat, Record, SessionConfig,
+    SessionKey, Sessions, UnixTime,
 };
 
+pub use crate::conflicts::{
+    concurrent_saves_of_different_keys_lose_nothing,
+    concurrent_saves_of_one_key_with_fail_policy_count_exactly,
+    merge_keeps_other_keys_and_applies_own_changes, overwrite_policy_is_last_write_wins,
+    racing_creates_admit_exactly_one, saves_racing_a_flush_never_resurrect,
+    update_at_a_stale_version_is_a_conflict_and_writes_nothing,
+};
 use crate::{Harness, Recording, WarningCounter};
 
 /// Every behaviour, in one place: the `suite!` macro expands this list.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __for_each_behaviour {
-    ($callback:path, $make:expr, $caps:expr) => {
-        $callback!($make, $caps;
+    ($callback:path, $make:expr) => {
+        $callback!($make;
             new_session_is_untouched,
             get_missing_is_none,
             insert_marks_modified_and_take_returns_it,
@@ -66,6 +73,13 @@ macro_rules! __for_each_behaviour {
             concurrent_creates_get_distinct_keys,
             clear_expired_removes_only_expired,
             clear_expired_every_runs_until_stopped,
+            concurrent_saves_of_different_keys_lose_nothing,
+            concurrent_saves_of_one_key_with_fail_policy_count_exactly,
+            merge_keeps_other_keys_and_applies_own_changes,
+            overwrite_policy_is_last_write_wins,
+            update_at_a_stale_version_is_a_conflict_and_writes_nothing,
+            saves_racing_a_flush_never_resurrect,
+            racing_creates_admit_exactly_one,
         );
     };
 }
@@ -119,6 +133,7 @@ async fn short_lived_record(h: &Harness, now: UnixTime) -> SessionKey {
         )
         .await
         .unwrap()
+        .key
 }
 
 fn encoded(data: &[(&str, Value)], expires_at: UnixTime) -> Vec<u8> {
@@ -682,7 +697,8 @@ pub async fn corrupted_bytes_load_as_no_session(h: Harness) {
             .store
             .create(&fresh_unknown_key(), &bytes, expires_at)
             .await
-            .unwrap();
+            .unwrap()
+            .key;
         let counter = WarningCounter::install();
         let s = h.sessions().load(Some(key.as_str())).await.unwrap();
         assert_eq!(counter.count(), 1, "one security warning for {bytes:?}");
@@ -739,19 +755,16 @@ pub async fn expired_record_is_never_returned(h: Harness) {
             past,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .key;
     assert_eq!(
-        h.store.load(&dead).await.unwrap(),
+        h.bytes(&dead).await,
         None,
         "an already-expired record was served"
     );
     assert!(!h.store.exists(&dead).await.unwrap());
     tokio::time::sleep(Duration::from_millis(2_100)).await;
-    assert_eq!(
-        h.store.load(&short).await.unwrap(),
-        None,
-        "an expired record was served"
-    );
+    assert_eq!(h.bytes(&short).await, None, "an expired record was served");
     assert!(!h.store.exists(&short).await.unwrap());
     let s = h.sessions().load(Some(short.as_str())).await.unwrap();
     assert!(s.key().is_none() && s.is_empty());
@@ -793,27 +806,18 @@ pub async fn create_never_overwrites(h: Harness) {
     let first = encoded(&[("who", json!("first"))], exp);
     let second = encoded(&[("who", json!("second"))], exp);
     let key = fresh_unknown_key();
-    let held = h.store.create(&key, &first, exp).await.unwrap();
+    let held = h.store.create(&key, &first, exp).await.unwrap().key;
     if !h.server_side() {
         // Nothing is shared on a server, so nothing can collide: the client holds each record.
-        let other = h.store.create(&key, &second, exp).await.unwrap();
-        assert_eq!(
-            h.store.load(&held).await.unwrap().as_deref(),
-            Some(&first[..])
-        );
-        assert_eq!(
-            h.store.load(&other).await.unwrap().as_deref(),
-            Some(&second[..])
-        );
+        let other = h.store.create(&key, &second, exp).await.unwrap().key;
+        assert_eq!(h.bytes(&held).await.as_deref(), Some(&first[..]));
+        assert_eq!(h.bytes(&other).await.as_deref(), Some(&second[..]));
         return;
     }
     assert_eq!(&held, &key);
     let err = h.store.create(&key, &second, exp).await.unwrap_err();
     assert!(err.is_collision(), "{err:?}");
-    assert_eq!(
-        h.store.load(&key).await.unwrap().as_deref(),
-        Some(&first[..])
-    );
+    assert_eq!(h.bytes(&key).await.as_deref(), Some(&first[..]));
     h.store.delete(&key).await.unwrap();
 }
 
@@ -832,14 +836,18 @@ pub async fn expired_record_does_not_hold_its_key(h: Harness) {
     let old = encoded(&[("who", json!("old"))], past);
     let new = encoded(&[("who", json!("new"))], exp);
     h.store.create(&key, &old, past).await.unwrap();
-    let err = h.store.update(&key, &new, exp).await.unwrap_err();
+    let err = h
+        .store
+        .update(&key, &new, exp, Expected::Any)
+        .await
+        .unwrap_err();
     assert!(err.is_vanished(), "update of an expired record: {err:?}");
     let err = h.store.touch(&key, exp).await.unwrap_err();
     assert!(err.is_vanished(), "touch of an expired record: {err:?}");
-    assert_eq!(h.store.load(&key).await.unwrap(), None);
-    assert_eq!(h.store.create(&key, &new, exp).await.unwrap(), key);
+    assert_eq!(h.bytes(&key).await, None);
+    assert_eq!(h.store.create(&key, &new, exp).await.unwrap().key, key);
     assert_eq!(
-        h.store.load(&key).await.unwrap().as_deref(),
+        h.bytes(&key).await.as_deref(),
         Some(&new[..]),
         "create over an expired record must store the new one"
     );
@@ -852,14 +860,20 @@ pub async fn update_of_missing_record_is_vanished(h: Harness) {
     let key = fresh_unknown_key();
     let bytes = encoded(&[("a", json!(1))], exp);
     if !h.server_side() {
-        let token = h.store.update(&key, &bytes, exp).await.unwrap();
-        assert_eq!(
-            h.store.load(&token).await.unwrap().as_deref(),
-            Some(&bytes[..])
-        );
+        let token = h
+            .store
+            .update(&key, &bytes, exp, Expected::Any)
+            .await
+            .unwrap()
+            .key;
+        assert_eq!(h.bytes(&token).await.as_deref(), Some(&bytes[..]));
         return;
     }
-    let err = h.store.update(&key, &bytes, exp).await.unwrap_err();
+    let err = h
+        .store
+        .update(&key, &bytes, exp, Expected::Any)
+        .await
+        .unwrap_err();
     assert!(err.is_vanished(), "{err:?}");
     assert!(!h.store.exists(&key).await.unwrap());
 }
@@ -952,10 +966,11 @@ pub async fn clear_expired_removes_only_expired(h: Harness) {
         .store
         .create(&fresh_unknown_key(), &live_bytes, now.add_secs(600))
         .await
-        .unwrap();
+        .unwrap()
+        .key;
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     let cleared = h.store.clear_expired().await.unwrap();
-    if h.caps.clear_expired_counts {
+    if h.clear_expired_counts() {
         assert!(
             cleared >= 3,
             "cleared {cleared}, expected at least the 3 expired records"
@@ -966,10 +981,7 @@ pub async fn clear_expired_removes_only_expired(h: Harness) {
     for key in &short {
         assert_eq!(h.store.load(key).await.unwrap(), None);
     }
-    assert_eq!(
-        h.store.load(&live).await.unwrap().as_deref(),
-        Some(&live_bytes[..])
-    );
+    assert_eq!(h.bytes(&live).await.as_deref(), Some(&live_bytes[..]));
     assert_eq!(
         h.store.clear_expired().await.unwrap(),
         0,
@@ -1018,14 +1030,14 @@ pub async fn clear_expired_every_runs_until_stopped(h: Harness) {
         recording.calls()
     );
     assert!(!task.is_finished(), "the task ends only when stopped");
-    if h.caps.clear_expired_counts {
+    if h.clear_expired_counts() {
         assert_eq!(
             h.store.clear_expired().await.unwrap(),
             0,
             "the task left the expired record behind"
         );
     }
-    assert_eq!(h.store.load(&short).await.unwrap(), None);
+    assert_eq!(h.bytes(&short).await, None);
     task.stop();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let after_stop = recording.calls();

@@ -1,7 +1,7 @@
 //! The behaviour every sessionkit back end must show, written once.
 //!
 //! Each behaviour is one `pub async fn` in [`behaviours`] taking a [`Harness`] (the store under
-//! test and its [`Capabilities`]). The [`suite!`] macro turns the whole list into one
+//! test). The [`suite!`] macro turns the whole list into one
 //! `#[tokio::test]` per behaviour, so a back end runs everything with one line and a failure
 //! names the behaviour:
 //!
@@ -27,11 +27,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sessionkit_core::{
-    Housekeeping, KeyFormat, Result, SessionConfig, SessionKey, SessionStore, Sessions, StoreStats,
-    UnixTime,
+    Capabilities, Expected, Housekeeping, KeyFormat, Loaded, Result, SessionConfig, SessionKey,
+    SessionStore, Sessions, StoreStats, Stored, UnixTime,
 };
 
 pub mod behaviours;
+mod conflicts;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod outage;
@@ -40,38 +41,39 @@ mod warnings;
 
 pub use warnings::WarningCounter;
 
-/// How a back end honestly differs from the full contract.
-#[derive(Debug, Clone, Copy)]
-pub struct Capabilities {
-    /// `clear_expired` reports how many records it removed. Stores whose server expires
-    /// records by itself (redis, memcached) return 0 and set this to `false`.
-    pub clear_expired_counts: bool,
-}
-
-impl Default for Capabilities {
-    fn default() -> Self {
-        Self {
-            clear_expired_counts: true,
-        }
-    }
-}
-
-/// The store under test and what it can do.
+/// The store under test. What it can do comes from the store itself
+/// ([`SessionStore::capabilities`], [`SessionStore::housekeeping`]), never from the test file.
 #[derive(Debug, Clone)]
 pub struct Harness {
     /// The store under test.
     pub store: Arc<dyn SessionStore>,
-    /// What it can do.
-    pub caps: Capabilities,
 }
 
 impl Harness {
     /// Wraps a store.
-    pub fn new(store: impl SessionStore, caps: Capabilities) -> Self {
+    pub fn new(store: impl SessionStore) -> Self {
         Self {
             store: Arc::new(store),
-            caps,
         }
+    }
+
+    /// Whether `clear_expired` reports what it removed: not for stores whose server expires
+    /// records by itself (redis, memcached) or that keep nothing (cookies), which return 0.
+    pub fn clear_expired_counts(&self) -> bool {
+        matches!(
+            self.store.housekeeping(),
+            Housekeeping::ClearExpired | Housekeeping::InProcess
+        )
+    }
+
+    /// The stored bytes under `key` (without their version), as the store returns them.
+    pub async fn bytes(&self, key: &SessionKey) -> Option<Vec<u8>> {
+        self.store.load(key).await.unwrap().map(|l| l.record)
+    }
+
+    /// Whether the store compares and sets ([`Capabilities::compare_and_set`]).
+    pub fn compare_and_set(&self) -> bool {
+        self.store.capabilities().compare_and_set
     }
 
     /// Sessions over the store with Django's default settings.
@@ -92,28 +94,24 @@ impl Harness {
 
 /// Runs every behaviour in [`behaviours`] as its own `#[tokio::test]`.
 ///
-/// `suite!(store_future)` or `suite!(store_future, capabilities)`, where `store_future` is an
-/// expression (usually an `async { ... }` block) evaluated anew in each test that yields the
-/// store under test.
+/// `suite!(store_future)`, where `store_future` is an expression (usually an `async { ... }`
+/// block) evaluated anew in each test that yields the store under test.
 #[macro_export]
 macro_rules! suite {
     ($make:expr) => {
-        $crate::suite!($make, $crate::Capabilities::default());
-    };
-    ($make:expr, $caps:expr) => {
-        $crate::__for_each_behaviour!($crate::__emit_test, $make, $caps);
+        $crate::__for_each_behaviour!($crate::__emit_test, $make);
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __emit_test {
-    ($make:expr, $caps:expr; $($name:ident),* $(,)?) => {
+    ($make:expr; $($name:ident),* $(,)?) => {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let store = $make.await;
-                $crate::behaviours::$name($crate::Harness::new(store, $caps)).await;
+                $crate::behaviours::$name($crate::Harness::new(store)).await;
             }
         )*
     };
@@ -144,7 +142,10 @@ impl<S: SessionStore, G: std::fmt::Debug + Send + 'static> SessionStore for Guar
     fn key_format(&self) -> KeyFormat {
         self.store.key_format()
     }
-    async fn load(&self, key: &SessionKey) -> Result<Option<Vec<u8>>> {
+    fn capabilities(&self) -> Capabilities {
+        self.store.capabilities()
+    }
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
         self.store.load(key).await
     }
     async fn create(
@@ -152,7 +153,7 @@ impl<S: SessionStore, G: std::fmt::Debug + Send + 'static> SessionStore for Guar
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
+    ) -> Result<Stored> {
         self.store.create(key, record, expires_at).await
     }
     async fn update(
@@ -160,8 +161,9 @@ impl<S: SessionStore, G: std::fmt::Debug + Send + 'static> SessionStore for Guar
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
-        self.store.update(key, record, expires_at).await
+        expected: Expected,
+    ) -> Result<Stored> {
+        self.store.update(key, record, expires_at, expected).await
     }
     async fn touch(&self, key: &SessionKey, expires_at: UnixTime) -> Result<()> {
         self.store.touch(key, expires_at).await
@@ -218,7 +220,10 @@ impl SessionStore for Recording {
     fn key_format(&self) -> KeyFormat {
         self.inner.key_format()
     }
-    async fn load(&self, key: &SessionKey) -> Result<Option<Vec<u8>>> {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
         self.count();
         self.inner.load(key).await
     }
@@ -227,7 +232,7 @@ impl SessionStore for Recording {
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
+    ) -> Result<Stored> {
         self.count();
         self.inner.create(key, record, expires_at).await
     }
@@ -236,9 +241,10 @@ impl SessionStore for Recording {
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
+        expected: Expected,
+    ) -> Result<Stored> {
         self.count();
-        self.inner.update(key, record, expires_at).await
+        self.inner.update(key, record, expires_at, expected).await
     }
     async fn touch(&self, key: &SessionKey, expires_at: UnixTime) -> Result<()> {
         self.count();

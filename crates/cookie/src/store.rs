@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sessionkit_core::{
-    Error, ErrorKind, Housekeeping, KeyFormat, Result, SessionKey, SessionStore, StoreStats,
-    UnixTime,
+    Error, ErrorKind, Expected, Housekeeping, KeyFormat, Loaded, Result, SessionKey, SessionStore,
+    StoreStats, Stored, UnixTime,
 };
 
 use crate::config::{Compression, CookieConfig, Protection};
@@ -113,8 +113,8 @@ impl SessionStore for CookieStore {
         }
     }
 
-    async fn load(&self, key: &SessionKey) -> Result<Option<Vec<u8>>> {
-        Ok(self.open(key.as_str()))
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
+        Ok(self.open(key.as_str()).map(Loaded::untracked))
     }
 
     async fn create(
@@ -122,17 +122,24 @@ impl SessionStore for CookieStore {
         _key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
-        self.key_for(self.seal(record, expires_at)?)
+    ) -> Result<Stored> {
+        Ok(Stored::untracked(
+            self.key_for(self.seal(record, expires_at)?)?,
+        ))
     }
 
+    /// A new sealed value; `expected` cannot be checked (the client holds the state, and
+    /// every request may present an older cookie), so the last response wins, as with Django.
     async fn update(
         &self,
         _key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
-        self.key_for(self.seal(record, expires_at)?)
+        _expected: Expected,
+    ) -> Result<Stored> {
+        Ok(Stored::untracked(
+            self.key_for(self.seal(record, expires_at)?)?,
+        ))
     }
 
     /// Does nothing: a cookie's expiry is sealed inside it, so moving it means issuing a new

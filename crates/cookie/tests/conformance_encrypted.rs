@@ -2,15 +2,10 @@
 
 use sessionkit_cookie::{CookieConfig, CookieStore, Protection};
 
-sessionkit_conformance::suite!(
-    async {
-        CookieStore::new(
-            CookieConfig::new("conformance-encrypted-secret-0123456789abcdef")
-                .with_protection(Protection::Encrypted),
-        )
-        .expect("a valid configuration")
-    },
-    sessionkit_conformance::Capabilities {
-        clear_expired_counts: false
-    }
-);
+sessionkit_conformance::suite!(async {
+    CookieStore::new(
+        CookieConfig::new("conformance-encrypted-secret-0123456789abcdef")
+            .with_protection(Protection::Encrypted),
+    )
+    .expect("a valid configuration")
+});

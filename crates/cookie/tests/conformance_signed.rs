@@ -2,14 +2,9 @@
 
 use sessionkit_cookie::{CookieConfig, CookieStore};
 
-sessionkit_conformance::suite!(
-    async {
-        CookieStore::new(CookieConfig::new(
-            "conformance-signed-secret-0123456789abcdef",
-        ))
-        .expect("a valid configuration")
-    },
-    sessionkit_conformance::Capabilities {
-        clear_expired_counts: false
-    }
-);
+sessionkit_conformance::suite!(async {
+    CookieStore::new(CookieConfig::new(
+        "conformance-signed-secret-0123456789abcdef",
+    ))
+    .expect("a valid configuration")
+});

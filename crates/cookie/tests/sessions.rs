@@ -155,10 +155,10 @@ async fn the_sessions_own_expiry_is_sealed_in() {
     let cookie = s.key().unwrap().as_str().to_owned();
     let store = sessions.store();
     let key = sessionkit_core::SessionKey::parse(&cookie, store.key_format()).unwrap();
-    assert!(store.load(&key).await.unwrap().is_some());
+    assert!(store.load(&key).await.unwrap().map(|l| l.record).is_some());
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     assert_eq!(
-        store.load(&key).await.unwrap(),
+        store.load(&key).await.unwrap().map(|l| l.record),
         None,
         "the store itself refuses it"
     );
@@ -169,14 +169,19 @@ async fn server_side_operations_are_documented_no_ops() {
     let store = store(CookieConfig::new(SECRET));
     let key = sessionkit_core::SessionKey::generate();
     let far = UnixTime::now().add_secs(60);
-    let value = store.create(&key, b"\x01bytes", far).await.unwrap();
+    let value = store.create(&key, b"\x01bytes", far).await.unwrap().key;
     assert!(!store.key_format().is_server_side());
     assert!(!store.exists(&value).await.unwrap());
     store.touch(&value, far).await.unwrap();
     store.delete(&value).await.unwrap();
     assert_eq!(store.clear_expired().await.unwrap(), 0);
     assert_eq!(
-        store.load(&value).await.unwrap().as_deref(),
+        store
+            .load(&value)
+            .await
+            .unwrap()
+            .map(|l| l.record)
+            .as_deref(),
         Some(&b"\x01bytes"[..])
     );
 }

@@ -21,6 +21,12 @@ pub enum ErrorKind {
     /// `update` or `touch` found no record: the session was deleted (a logout in a concurrent
     /// request, an expiry, an eviction) after this request loaded it. Django's `UpdateError`.
     Vanished,
+    /// `update` found the record changed by another request since this one loaded it (its
+    /// version moved on), and wrote nothing. [`Session::save`](crate::Session::save) merges and
+    /// retries by itself under the default [`ConflictPolicy::Merge`](crate::ConflictPolicy);
+    /// callers see this under [`ConflictPolicy::Fail`](crate::ConflictPolicy) (answer 409 or
+    /// retry the request) or when merging kept losing the race.
+    Conflict,
     /// Stored bytes could not be decoded into a session record.
     Decode,
     /// A session record could not be encoded.
@@ -87,6 +93,11 @@ impl Error {
         Self::new(ErrorKind::Vanished, backend)
     }
 
+    /// The record changed since it was loaded (see [`ErrorKind::Conflict`]).
+    pub fn conflict(backend: &'static str) -> Self {
+        Self::new(ErrorKind::Conflict, backend)
+    }
+
     /// The back end is unreachable, caused by `source`.
     pub fn unavailable(backend: &'static str, source: impl Into<BoxError>) -> Self {
         Self::new(ErrorKind::Unavailable, backend).with_source(source)
@@ -128,6 +139,11 @@ impl Error {
         self.kind == ErrorKind::Vanished
     }
 
+    /// Another request changed the session since this one loaded it; nothing was written.
+    pub fn is_conflict(&self) -> bool {
+        self.kind == ErrorKind::Conflict
+    }
+
     /// The back end is unreachable or timed out: a transient failure worth a 503 and a retry.
     pub fn is_unavailable(&self) -> bool {
         matches!(self.kind, ErrorKind::Unavailable | ErrorKind::Timeout)
@@ -157,6 +173,11 @@ impl Error {
             ErrorKind::Vanished => {
                 "the session was deleted before the request completed (the user may have logged \
                  out in a concurrent request); answer 400 Bad Request and do not set the cookie"
+            }
+            ErrorKind::Conflict => {
+                "another request changed the session since this one loaded it, and nothing was \
+                 written; retry the request (or answer 409 Conflict), or keep the default merge \
+                 policy, which re-applies this request's changes by itself"
             }
             ErrorKind::Decode => {
                 "stored session bytes could not be decoded; they were corrupted or written by \

@@ -47,8 +47,10 @@ pub use expiry::Expiry;
 pub use info::{Housekeeping, Migration, StoreStats};
 pub use key::{KeyFormat, SessionKey, KEY_ALPHABET, KEY_LEN};
 pub use record::{BincodeCodec, Codec, Codecs, JsonCodec, Record, RecordRef, MAX_DEPTH};
-pub use session::{Session, SessionConfig, Sessions, DEFAULT_COOKIE_AGE};
-pub use store::SessionStore;
+pub use session::{ConflictPolicy, Session, SessionConfig, Sessions, DEFAULT_COOKIE_AGE};
+pub use store::{
+    Capabilities, Expected, Loaded, SessionStore, Stored, Version, ENVELOPE_LEN, ENVELOPE_MARKER,
+};
 pub use time::UnixTime;
 pub use url::{percent_decode, percent_encode, quote_short, ConfigUrl};
 

@@ -63,7 +63,8 @@ impl Record {
 /// any bytes: stored bytes may be corrupted, truncated or written by something else.
 pub trait Codec: fmt::Debug + Send + Sync + 'static {
     /// The first byte of everything this codec writes. Built-in codecs use `0x01` and `{`; use
-    /// `0x80`–`0xfe` for your own.
+    /// `0x80`–`0xfe` for your own. `0x00` is reserved: it starts a version envelope
+    /// ([`Loaded::envelope`](crate::Loaded::envelope)).
     fn format_byte(&self) -> u8;
 
     /// Appends the encoded record (format byte first) to `out`.

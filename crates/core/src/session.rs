@@ -9,13 +9,63 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
-    ClearExpiredTask, Codec, Codecs, Data, Error, ErrorKind, Expiry, Record, RecordRef, Result,
-    SessionKey, SessionStore, UnixTime,
+    ClearExpiredTask, Codec, Codecs, Data, Error, ErrorKind, Expected, Expiry, Record, RecordRef,
+    Result, SessionKey, SessionStore, UnixTime, Version,
 };
 
 /// How many freshly drawn keys a create tries before giving up. With 165-bit keys a single
 /// honest collision is already astronomically unlikely; repeated ones mean a broken store.
 const CREATE_ATTEMPTS: usize = 10;
+
+/// How many times [`ConflictPolicy::Merge`] reloads and re-applies before it reports the
+/// conflict. Each round is lost only to a write that landed between its load and its update,
+/// one writer wins every round, and the rounds back off (see [`back_off`]): eight tasks saving
+/// one session in a tight loop need a few rounds per save on average and, rarely, dozens.
+/// Running out means a session saved by many requests at once for seconds.
+const MERGE_ATTEMPTS: usize = 256;
+
+/// The longest pause between two merge attempts.
+const MAX_BACK_OFF_MS: u64 = 16;
+
+/// Before the `lost`-th merge: nothing the first time (most conflicts are one other request);
+/// then a random pause of up to 1, 2, 4 … [`MAX_BACK_OFF_MS`] ms, so that requests racing on
+/// one session spread out instead of conflicting in lockstep.
+async fn back_off(lost: u32) {
+    if lost < 2 {
+        return;
+    }
+    let cap = (1u64 << (lost - 2).min(6)).min(MAX_BACK_OFF_MS) * 1_000;
+    // splitmix64 of a never-repeating counter: jitter, not secrecy.
+    let mut z = Version::fresh().get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    tokio::time::sleep(Duration::from_micros(z % cap)).await;
+}
+
+/// What [`Session::save`] does when another request saved the session since this one loaded
+/// it (on a store with [`compare_and_set`](crate::Capabilities::compare_and_set); a store
+/// without it cannot tell, and every save there is [`Overwrite`](Self::Overwrite)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ConflictPolicy {
+    /// Reload the stored session, re-apply only this request's own changes and save again
+    /// (bounded). Per key: a key this request set or removed takes this request's value or
+    /// absence; every other key keeps what the other request stored. Whole-session changes
+    /// ([`clear`](Session::clear), [`set_modified`](Session::set_modified)) replace the
+    /// session with this request's; the expiry is this request's if it set one. So two
+    /// requests changing different keys both survive, and two changing one key end with one
+    /// of their values — never a torn value, never a resurrected session. It is per key, not a
+    /// transaction: a request that reads `a` and writes `b` from it is not re-run.
+    #[default]
+    Merge,
+    /// Report the conflict ([`Error::is_conflict`]) and write nothing: the application retries
+    /// the request or answers 409.
+    Fail,
+    /// Replace whatever is stored (the last write wins, as Django and every other session
+    /// library do).
+    Overwrite,
+}
 
 /// Django's `SESSION_COOKIE_AGE` default: two weeks.
 pub const DEFAULT_COOKIE_AGE: Duration = Duration::from_secs(1_209_600);
@@ -26,6 +76,7 @@ pub struct SessionConfig {
     cookie_age: i64,
     expire_at_browser_close: bool,
     codecs: Codecs,
+    conflict_policy: ConflictPolicy,
 }
 
 impl Default for SessionConfig {
@@ -34,6 +85,7 @@ impl Default for SessionConfig {
             cookie_age: DEFAULT_COOKIE_AGE.as_secs() as i64,
             expire_at_browser_close: false,
             codecs: Codecs::default(),
+            conflict_policy: ConflictPolicy::default(),
         }
     }
 }
@@ -67,6 +119,19 @@ impl SessionConfig {
     pub fn with_codec(mut self, codec: impl Codec) -> Self {
         self.codecs = Codecs::new(Arc::new(codec));
         self
+    }
+
+    /// What a save does when another request saved the session first (default
+    /// [`ConflictPolicy::Merge`]).
+    #[must_use]
+    pub fn with_conflict_policy(mut self, policy: ConflictPolicy) -> Self {
+        self.conflict_policy = policy;
+        self
+    }
+
+    /// The conflict policy.
+    pub fn conflict_policy(&self) -> ConflictPolicy {
+        self.conflict_policy
     }
 
     /// The cookie age in seconds.
@@ -189,21 +254,12 @@ impl Sessions {
             );
             return Ok(self.create());
         };
-        let Some(bytes) = self.inner.store.load(&key).await? else {
+        let Some(loaded) = self.inner.store.load(&key).await? else {
             return Ok(self.create());
         };
-        let record = match self.inner.config.codecs.decode_owned(bytes) {
-            Ok(record) => record,
-            Err(err) => {
-                tracing::warn!(
-                    target: "sessionkit::security",
-                    key = ?key,
-                    error = %err,
-                    cause = err.source_message().as_deref().unwrap_or(""),
-                    "session data corrupted; starting a new session"
-                );
-                return Ok(self.create());
-            }
+        let version = loaded.version;
+        let Some(record) = self.decode(&key, loaded.record) else {
+            return Ok(self.create());
         };
         // A server-side store enforces expiry itself (and `touch` moves it there without
         // rewriting the record); a store that keeps sessions in the client can only rely on the
@@ -215,7 +271,26 @@ impl Sessions {
         let mut session = Session::empty(self.clone(), Some(key));
         session.data = record.data;
         session.expiry = record.expiry;
+        session.version = version;
         Ok(session)
+    }
+
+    /// The record in `bytes` stored under `key`, or `None` (logged as a security warning) if
+    /// they do not decode: corrupted, or written by something else.
+    fn decode(&self, key: &SessionKey, bytes: Vec<u8>) -> Option<Record> {
+        match self.inner.config.codecs.decode_owned(bytes) {
+            Ok(record) => Some(record),
+            Err(err) => {
+                tracing::warn!(
+                    target: "sessionkit::security",
+                    key = ?key,
+                    error = %err,
+                    cause = err.source_message().as_deref().unwrap_or(""),
+                    "session data corrupted; treating it as no session"
+                );
+                None
+            }
+        }
     }
 }
 
@@ -240,6 +315,32 @@ pub struct Session {
     expiry: Expiry,
     accessed: AtomicBool,
     modified: bool,
+    /// The stored record's version this session was loaded with or last saved as.
+    version: Version,
+    /// What this session changed since then, for [`ConflictPolicy::Merge`].
+    changes: Changes,
+}
+
+/// The changes a session made since it was loaded or last saved: which keys it set or
+/// removed, whether it replaced the whole session, whether it set its expiry.
+#[derive(Debug, Default)]
+struct Changes {
+    keys: Vec<String>,
+    whole: bool,
+    expiry: bool,
+}
+
+impl Changes {
+    fn key(&mut self, key: &str) {
+        if !self.whole && !self.keys.iter().any(|k| k == key) {
+            self.keys.push(key.to_owned());
+        }
+    }
+
+    fn whole(&mut self) {
+        self.whole = true;
+        self.keys.clear();
+    }
 }
 
 impl Session {
@@ -251,6 +352,8 @@ impl Session {
             expiry: Expiry::Default,
             accessed: AtomicBool::new(false),
             modified: false,
+            version: Version::UNTRACKED,
+            changes: Changes::default(),
         }
     }
 
@@ -283,6 +386,7 @@ impl Session {
             .map_err(|e| Error::new(ErrorKind::Value, "core").with_source(e))?;
         self.touch_access();
         self.modified = true;
+        self.changes.key(key);
         self.data.set(key, value);
         Ok(())
     }
@@ -291,6 +395,7 @@ impl Session {
     pub fn insert_value(&mut self, key: &str, value: Value) -> Option<Value> {
         self.touch_access();
         self.modified = true;
+        self.changes.key(key);
         self.data.insert(key.to_owned(), value)
     }
 
@@ -299,7 +404,10 @@ impl Session {
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         self.touch_access();
         let old = self.data.remove(key);
-        self.modified |= old.is_some();
+        if old.is_some() {
+            self.modified = true;
+            self.changes.key(key);
+        }
         old
     }
 
@@ -326,7 +434,10 @@ impl Session {
     pub fn extend<I: IntoIterator<Item = (String, Value)>>(&mut self, values: I) {
         self.touch_access();
         self.modified = true;
-        self.data.extend(values);
+        for (key, value) in values {
+            self.changes.key(&key);
+            self.data.insert(key, value);
+        }
     }
 
     /// Whether a value is stored under `key`.
@@ -364,6 +475,7 @@ impl Session {
     pub fn clear(&mut self) {
         self.touch_access();
         self.modified = true;
+        self.changes.whole();
         self.data.clear();
     }
 
@@ -378,9 +490,11 @@ impl Session {
         self.modified
     }
 
-    /// Marks the session modified, e.g. after changing a value in place elsewhere.
+    /// Marks the session modified, e.g. after changing a value in place elsewhere. Which value
+    /// is unknown, so on a conflict [`ConflictPolicy::Merge`] saves this whole session.
     pub fn set_modified(&mut self) {
         self.modified = true;
+        self.changes.whole();
     }
 
     /// Clears both flags (for middleware that has acted on them).
@@ -395,6 +509,7 @@ impl Session {
         self.touch_access();
         if !(expiry == Expiry::Default && self.expiry == Expiry::Default) {
             self.modified = true;
+            self.changes.expiry = true;
         }
         self.expiry = expiry;
     }
@@ -471,13 +586,83 @@ impl Session {
             return Ok(());
         }
         let bytes = self.encode(expires_at)?;
-        let store = self.sessions.store();
-        match &self.key {
-            Some(key) => {
-                let key = store.update(key, &bytes, expires_at).await?;
-                self.key = Some(key);
+        match self.key.clone() {
+            Some(key) => self.update_record(&key, bytes, now).await,
+            None => self.create_record(&bytes, expires_at).await,
+        }
+    }
+
+    /// Writes the session over its stored record, as the conflict policy says.
+    async fn update_record(
+        &mut self,
+        key: &SessionKey,
+        bytes: Vec<u8>,
+        now: UnixTime,
+    ) -> Result<()> {
+        let store = self.sessions.store().clone();
+        let policy = self.sessions.config().conflict_policy;
+        let checked = policy != ConflictPolicy::Overwrite && store.capabilities().compare_and_set;
+        let (mut bytes, mut expires_at) = (bytes, self.expiry_date_at(now));
+        let mut lost = 0u32;
+        for _ in 0..MERGE_ATTEMPTS {
+            let expected = if checked {
+                Expected::Version(self.version)
+            } else {
+                Expected::Any
+            };
+            match store.update(key, &bytes, expires_at, expected).await {
+                Ok(stored) => {
+                    self.key = Some(stored.key);
+                    self.version = stored.version;
+                    self.changes = Changes::default();
+                    return Ok(());
+                }
+                Err(e) if e.is_conflict() && policy == ConflictPolicy::Merge => {
+                    lost += 1;
+                    back_off(lost).await;
+                    self.merge_stored(key).await?;
+                    expires_at = self.expiry_date_at(now);
+                    if expires_at.ttl_at(now).is_none() {
+                        // The merged expiry (the other request's) has passed: as `save` does.
+                        self.key = None;
+                        return store.delete(key).await;
+                    }
+                    bytes = self.encode(expires_at)?;
+                }
+                Err(e) => return Err(e),
             }
-            None => self.create_record(&bytes, expires_at).await?,
+        }
+        Err(Error::conflict("core").with_detail(format!(
+            "{MERGE_ATTEMPTS} merges in a row lost the race to other requests saving this session"
+        )))
+    }
+
+    /// [`ConflictPolicy::Merge`]: the stored session with this session's own changes applied
+    /// on top becomes this session, at the stored version.
+    async fn merge_stored(&mut self, key: &SessionKey) -> Result<()> {
+        let store = self.sessions.store();
+        let Some(loaded) = store.load(key).await? else {
+            return Err(Error::vanished("core"));
+        };
+        self.version = loaded.version;
+        let Some(theirs) = self.sessions.decode(key, loaded.record) else {
+            // Nothing of theirs to keep: this session replaces it.
+            return Ok(());
+        };
+        if !self.changes.whole {
+            let mut data = theirs.data;
+            for k in &self.changes.keys {
+                match self.data.get(k) {
+                    Some(value) => data.set(k, value.clone()),
+                    None => {
+                        data.remove(k);
+                    }
+                }
+            }
+            self.data = data;
+        }
+        if !self.changes.expiry {
+            self.expiry = theirs.expiry;
         }
         Ok(())
     }
@@ -495,8 +680,10 @@ impl Session {
         for _ in 0..CREATE_ATTEMPTS {
             let key = SessionKey::generate();
             match store.create(&key, bytes, expires_at).await {
-                Ok(key) => {
-                    self.key = Some(key);
+                Ok(stored) => {
+                    self.key = Some(stored.key);
+                    self.version = stored.version;
+                    self.changes = Changes::default();
                     self.modified = true;
                     return Ok(());
                 }

@@ -1,10 +1,166 @@
 //! The contract every back end implements.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 
 use crate::{Housekeeping, KeyFormat, Result, SessionKey, StoreStats, UnixTime};
+
+/// The version of a stored record: it changes on every write, so an update can require that
+/// nobody wrote since the record was loaded. Opaque to callers (a counter, a server's CAS
+/// token); compared only for equality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Version(u64);
+
+impl Version {
+    /// The version of every record in a store that does not track versions (and of records
+    /// written before their store did); the default.
+    pub const UNTRACKED: Version = Version(0);
+
+    /// A version from the store's own number (a counter, a CAS token).
+    pub const fn new(value: u64) -> Self {
+        Self(value)
+    }
+
+    /// The store's number.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// A version no other write has used, for a store that names versions itself rather than
+    /// counting them where the record lives (redis): a process-wide counter from a random start,
+    /// so versions from different processes do not meet either. Never
+    /// [`UNTRACKED`](Self::UNTRACKED).
+    pub fn fresh() -> Self {
+        static NEXT: OnceLock<AtomicU64> = OnceLock::new();
+        let next = NEXT.get_or_init(|| {
+            let mut seed = [0u8; 8];
+            // As for keys: without the OS generator no secure session can be made at all.
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut seed)
+                .expect("the operating system's random number generator failed");
+            AtomicU64::new(u64::from_le_bytes(seed))
+        });
+        Self(next.fetch_add(1, Ordering::Relaxed)).next()
+    }
+
+    /// The version a counter-based store writes next (wrapping past `u64::MAX` to 1, never to
+    /// [`UNTRACKED`](Self::UNTRACKED)).
+    pub const fn next(self) -> Self {
+        match self.0.wrapping_add(1) {
+            0 => Self(1),
+            n => Self(n),
+        }
+    }
+}
+
+/// What [`SessionStore::update`] requires of the stored record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// Any live record is replaced (the last write wins).
+    Any,
+    /// Only a live record of this version is replaced; another version is a conflict.
+    Version(Version),
+}
+
+/// What [`SessionStore::load`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The stored bytes, as [`create`](SessionStore::create)/[`update`](SessionStore::update)
+    /// received them.
+    pub record: Vec<u8>,
+    /// Their version.
+    pub version: Version,
+}
+
+impl Loaded {
+    /// Bytes of `version`.
+    pub fn new(record: Vec<u8>, version: Version) -> Self {
+        Self { record, version }
+    }
+
+    /// Bytes from a store that does not track versions.
+    pub fn untracked(record: Vec<u8>) -> Self {
+        Self::new(record, Version::UNTRACKED)
+    }
+
+    /// `record` and its `version` as one value, for a store that keeps both in one place (a
+    /// redis string, a cache copy): [`ENVELOPE_MARKER`], the version as 8 big-endian bytes,
+    /// then the record.
+    pub fn envelope(version: Version, record: &[u8]) -> Vec<u8> {
+        let mut value = Vec::with_capacity(ENVELOPE_LEN + record.len());
+        value.push(ENVELOPE_MARKER);
+        value.extend_from_slice(&version.get().to_be_bytes());
+        value.extend_from_slice(record);
+        value
+    }
+
+    /// The record and version of a value [`envelope`](Self::envelope) made. A value without an
+    /// envelope (a bare record, written before its store kept versions; no codec's format byte
+    /// is [`ENVELOPE_MARKER`]) is that record at [`Version::UNTRACKED`].
+    pub fn from_envelope(mut value: Vec<u8>) -> Self {
+        if value.len() < ENVELOPE_LEN || value[0] != ENVELOPE_MARKER {
+            return Self::untracked(value);
+        }
+        let mut version = [0u8; 8];
+        version.copy_from_slice(&value[1..ENVELOPE_LEN]);
+        value.drain(..ENVELOPE_LEN);
+        Self::new(value, Version::new(u64::from_be_bytes(version)))
+    }
+}
+
+/// The first byte of a [`Loaded::envelope`]: no record starts with it.
+pub const ENVELOPE_MARKER: u8 = 0x00;
+/// The length of a [`Loaded::envelope`]'s header: the marker and 8 bytes of version.
+pub const ENVELOPE_LEN: usize = 9;
+
+/// What a successful [`create`](SessionStore::create) or [`update`](SessionStore::update)
+/// returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The value the client must hold from now on.
+    pub key: SessionKey,
+    /// The version now stored.
+    pub version: Version,
+}
+
+impl Stored {
+    /// `key` now holds `version`.
+    pub fn new(key: SessionKey, version: Version) -> Self {
+        Self { key, version }
+    }
+
+    /// `key` in a store that does not track versions.
+    pub fn untracked(key: SessionKey) -> Self {
+        Self::new(key, Version::UNTRACKED)
+    }
+}
+
+/// What a store can do beyond the contract's minimum, declared by the store (so callers and the
+/// conformance suite need not guess from its name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// [`update`](SessionStore::update) honours [`Expected::Version`] atomically, and versions
+    /// change on every write.
+    pub compare_and_set: bool,
+}
+
+impl Capabilities {
+    /// Nothing beyond the minimum.
+    pub const fn new() -> Self {
+        Self {
+            compare_and_set: false,
+        }
+    }
+
+    /// With or without compare-and-set.
+    #[must_use]
+    pub const fn with_compare_and_set(mut self, yes: bool) -> Self {
+        self.compare_and_set = yes;
+        self
+    }
+}
 
 /// Session storage: what a back end (in-process memory, memcached, redis, a database, a cached
 /// database, signed cookies) must do. Most code uses [`Session`](crate::Session) instead, which
@@ -20,8 +176,14 @@ use crate::{Housekeeping, KeyFormat, Result, SessionKey, StoreStats, UnixTime};
 /// | method | Django | must |
 /// |---|---|---|
 /// | [`create`](SessionStore::create) | `save(must_create=True)` | insert only if absent, else [`Error::collision`](crate::Error::collision) — never overwrite |
-/// | [`update`](SessionStore::update) | `save(must_create=False)` | write only if present, else [`Error::vanished`](crate::Error::vanished) — never resurrect |
+/// | [`update`](SessionStore::update) | `save(must_create=False)` | write only if present, else [`Error::vanished`](crate::Error::vanished) — never resurrect; with [`Expected::Version`], only if the stored version is still that one, else [`Error::conflict`](crate::Error::conflict) — never lose another request's write |
 /// | [`load`](SessionStore::load) | `load()` | never return an expired record, never create one |
+///
+/// Every stored record has a [`Version`]: `load` returns it, `create` and `update` return the
+/// new one. A store whose [`capabilities`](SessionStore::capabilities) say
+/// [`compare_and_set`](Capabilities::compare_and_set) compares and sets in one atomic step (one
+/// round trip); a store that cannot (cookies: the client holds the state) says so, returns
+/// [`Version::UNTRACKED`] and takes every update as [`Expected::Any`].
 ///
 /// `Arc<dyn SessionStore>` is a `SessionStore` too.
 #[async_trait]
@@ -30,30 +192,38 @@ pub trait SessionStore: std::fmt::Debug + Send + Sync + 'static {
     /// [`KeyFormat::Random`].
     fn key_format(&self) -> KeyFormat;
 
-    /// The stored bytes under `key`, or `None` if there is no record or it has expired.
-    async fn load(&self, key: &SessionKey) -> Result<Option<Vec<u8>>>;
+    /// What the store can do beyond the contract's minimum (default: no compare-and-set).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+
+    /// The stored bytes under `key` and their version, or `None` if there is no record or it
+    /// has expired.
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>>;
 
     /// Stores `record` under `key` only if no live record has that key, atomically.
     ///
-    /// Returns the value the client must hold: `key` itself for server-side stores, the signed
-    /// record for the cookie store. A taken key is [`Error::collision`](crate::Error::collision).
-    async fn create(
-        &self,
-        key: &SessionKey,
-        record: &[u8],
-        expires_at: UnixTime,
-    ) -> Result<SessionKey>;
+    /// Returns the value the client must hold (`key` itself for server-side stores, the signed
+    /// record for the cookie store) and the record's version. A taken key is
+    /// [`Error::collision`](crate::Error::collision).
+    async fn create(&self, key: &SessionKey, record: &[u8], expires_at: UnixTime)
+        -> Result<Stored>;
 
-    /// Replaces the record under `key` only if one is live, atomically.
+    /// Replaces the record under `key` only if one is live and, for [`Expected::Version`], only
+    /// if its version is still that one — atomically: the comparison and the write are one
+    /// step, so two requests that loaded the same version cannot both succeed.
     ///
-    /// Returns the value the client must hold from now on. A missing record (deleted or expired
-    /// since it was loaded) is [`Error::vanished`](crate::Error::vanished).
+    /// Returns the value the client must hold from now on and the new version. A missing record
+    /// (deleted or expired since it was loaded) is [`Error::vanished`](crate::Error::vanished);
+    /// a live record of another version is [`Error::conflict`](crate::Error::conflict), and
+    /// nothing is written.
     async fn update(
         &self,
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey>;
+        expected: Expected,
+    ) -> Result<Stored>;
 
     /// Moves the expiry of the live record under `key` without rewriting it (rolling sessions).
     /// A missing record is [`Error::vanished`](crate::Error::vanished).
@@ -98,7 +268,10 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     fn key_format(&self) -> KeyFormat {
         (**self).key_format()
     }
-    async fn load(&self, key: &SessionKey) -> Result<Option<Vec<u8>>> {
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
+    }
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
         (**self).load(key).await
     }
     async fn create(
@@ -106,7 +279,7 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
+    ) -> Result<Stored> {
         (**self).create(key, record, expires_at).await
     }
     async fn update(
@@ -114,8 +287,9 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
-        (**self).update(key, record, expires_at).await
+        expected: Expected,
+    ) -> Result<Stored> {
+        (**self).update(key, record, expires_at, expected).await
     }
     async fn touch(&self, key: &SessionKey, expires_at: UnixTime) -> Result<()> {
         (**self).touch(key, expires_at).await
@@ -137,5 +311,38 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     }
     async fn stats(&self) -> Result<StoreStats> {
         (**self).stats().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_round_trip_and_bare_records_are_untracked() {
+        let v = Version::new(0x0102_0304_0506_0708);
+        let value = Loaded::envelope(v, b"\x01rec");
+        assert_eq!(&value[..9], b"\x00\x01\x02\x03\x04\x05\x06\x07\x08");
+        assert_eq!(
+            Loaded::from_envelope(value),
+            Loaded::new(b"\x01rec".to_vec(), v)
+        );
+        assert_eq!(
+            Loaded::from_envelope(b"\x01rec".to_vec()),
+            Loaded::untracked(b"\x01rec".to_vec())
+        );
+        assert_eq!(
+            Loaded::from_envelope(vec![0; 5]),
+            Loaded::untracked(vec![0; 5])
+        );
+    }
+
+    #[test]
+    fn fresh_versions_differ_and_are_tracked() {
+        let a = Version::fresh();
+        let b = Version::fresh();
+        assert_ne!(a, b);
+        assert_ne!(a, Version::UNTRACKED);
+        assert_eq!(Version::new(u64::MAX).next(), Version::new(1));
     }
 }

@@ -161,6 +161,17 @@ pub(crate) fn query(backend: Backend, table: &str, e: DieselError) -> Error {
             )
             .with_source(e);
         }
+        DieselError::DatabaseError(_, _) if msg.contains("session_version") => {
+            return Error::config(
+                name,
+                format!(
+                    "table {table} lacks the record version column of this sessionkit-db: \
+                     upgrade it once with `sessionkit migrate URL` (or DbStore::migrate() / \
+                     sessionkit::migrate); existing sessions stay valid"
+                ),
+            )
+            .with_source(e);
+        }
         DieselError::DatabaseError(_, _) => {
             if let Some((_, detail)) = CONFIG_PATTERNS.iter().find(|(p, _)| msg.contains(p)) {
                 return Error::config(name, *detail).with_source(e);

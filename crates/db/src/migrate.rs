@@ -52,11 +52,34 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "create the session table and its expiry index",
-    sql: v1_create_table,
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "create the session table and its expiry index",
+        sql: v1_create_table,
+    },
+    Migration {
+        version: 2,
+        description: "add the record version (compare-and-set); existing rows get version 0",
+        sql: v2_add_version,
+    },
+];
+
+/// Existing rows keep working: they load at version 0 (`Version::UNTRACKED`) and their next
+/// save compares against it. PostgreSQL and SQLite run it inside the migration transaction;
+/// MySQL's DDL commits by itself, so a crash between it and its record would make the next run
+/// fail on the existing column (drop it or record version 2 by hand).
+fn v2_add_version(backend: Backend, n: &Names<'_>) -> String {
+    let t = n.table;
+    match backend {
+        Backend::Postgres => format!(
+            "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS session_version BIGINT NOT NULL DEFAULT 0"
+        ),
+        Backend::Mysql | Backend::Sqlite => {
+            format!("ALTER TABLE {t} ADD COLUMN session_version BIGINT NOT NULL DEFAULT 0")
+        }
+    }
+}
 
 fn v1_create_table(backend: Backend, n: &Names<'_>) -> String {
     let (t, i) = (n.table, n.expiry_index);

@@ -108,12 +108,13 @@ pub(crate) trait DbConn: R2D2Connection + SimpleConnection + Send + Sized + 'sta
     /// Executes `t` and returns the number of rows it affected (matched, for MySQL updates).
     fn exec(&mut self, t: &Template, binds: &[Bind<'_>]) -> QueryResult<usize>;
 
-    /// The first row's only column, a nullable binary value.
-    fn select_bytes(
+    /// The first row's two columns: a nullable binary value and an integer (a record and its
+    /// version).
+    fn select_versioned(
         &mut self,
         t: &Template,
         binds: &[Bind<'_>],
-    ) -> QueryResult<Option<Option<Vec<u8>>>>;
+    ) -> QueryResult<Option<(Option<Vec<u8>>, i64)>>;
 
     /// The first row's only column, an integer.
     fn select_int(&mut self, t: &Template, binds: &[Bind<'_>]) -> QueryResult<Option<i64>>;
@@ -150,14 +151,15 @@ macro_rules! statement_shapes {
             t.exec(binds).execute(self)
         }
 
-        fn select_bytes(
+        fn select_versioned(
             &mut self,
             t: &Template,
             binds: &[Bind<'_>],
-        ) -> QueryResult<Option<Option<Vec<u8>>>> {
+        ) -> QueryResult<Option<(Option<Vec<u8>>, i64)>> {
+            use diesel::sql_types::{BigInt, Binary, Nullable};
             use diesel::{OptionalExtension, RunQueryDsl};
-            t.select::<diesel::sql_types::Nullable<diesel::sql_types::Binary>>(binds)
-                .get_result::<Option<Vec<u8>>>(self)
+            t.select::<(Nullable<Binary>, BigInt)>(binds)
+                .get_result::<(Option<Vec<u8>>, i64)>(self)
                 .optional()
         }
 

@@ -120,16 +120,19 @@ impl<ST, Conn> RunQueryDsl<Conn> for Stmt<'_, ST> {}
 /// Every statement a store runs on its table, in its dialect.
 #[derive(Debug)]
 pub(crate) struct Statements {
-    /// `key, now` → data of the live row.
+    /// `key, now` → data and version of the live row.
     pub(crate) load: Template,
     /// `key, now` → count of live rows (0 or 1).
     pub(crate) exists: Template,
-    /// `key, data, expires_at`.
+    /// `key, data, expires_at, version`.
     pub(crate) insert: Template,
     /// `key, now`: removes the row under `key` only if it has expired.
     pub(crate) delete_expired_key: Template,
-    /// `data, expires_at, key, now`.
+    /// `data, expires_at, new version, key, now`.
     pub(crate) update: Template,
+    /// `data, expires_at, new version, key, now, expected version`: writes only the live row
+    /// still at the expected version.
+    pub(crate) update_checked: Template,
     /// `expires_at, key, now`.
     pub(crate) touch: Template,
     /// `key`.
@@ -173,20 +176,26 @@ impl Statements {
             format!("DELETE FROM {t} WHERE session_key IN ({keys}) AND expire_date <= ?");
         Self {
             load: Template::new(&format!(
-                "SELECT session_data FROM {t} WHERE session_key = ? AND expire_date > ?"
+                "SELECT session_data, session_version FROM {t} \
+                 WHERE session_key = ? AND expire_date > ?"
             )),
             exists: Template::new(&format!(
                 "SELECT COUNT(*) FROM {t} WHERE session_key = ? AND expire_date > ?"
             )),
             insert: Template::new(&format!(
-                "INSERT INTO {t} (session_key, session_data, expire_date) VALUES (?, ?, ?)"
+                "INSERT INTO {t} (session_key, session_data, expire_date, session_version) \
+                 VALUES (?, ?, ?, ?)"
             )),
             delete_expired_key: Template::new(&format!(
                 "DELETE FROM {t} WHERE session_key = ? AND expire_date <= ?"
             )),
             update: Template::new(&format!(
-                "UPDATE {t} SET session_data = ?, expire_date = ? \
+                "UPDATE {t} SET session_data = ?, expire_date = ?, session_version = ? \
                  WHERE session_key = ? AND expire_date > ?"
+            )),
+            update_checked: Template::new(&format!(
+                "UPDATE {t} SET session_data = ?, expire_date = ?, session_version = ? \
+                 WHERE session_key = ? AND expire_date > ? AND session_version = ?"
             )),
             touch: Template::new(&format!(
                 "UPDATE {t} SET expire_date = ? WHERE session_key = ? AND expire_date > ?"
@@ -213,8 +222,9 @@ mod tests {
     #[test]
     fn templates_split_at_parameters() {
         let s = Statements::new(Backend::Postgres, "\"t\"", "\"i\"");
-        assert_eq!(s.update.params(), 4);
-        assert_eq!(s.insert.params(), 3);
+        assert_eq!(s.update.params(), 5);
+        assert_eq!(s.update_checked.params(), 6);
+        assert_eq!(s.insert.params(), 4);
         assert_eq!(s.clear_select.params(), 1);
         assert_eq!(s.clear_delete.params(), CLEAR_BATCH_SIZE as usize + 1);
         let m = Statements::new(Backend::Mysql, "`t`", "`i`");
@@ -267,10 +277,15 @@ mod cache_tests {
             let exp = 1_000 + round;
             conn.exec(
                 &st.insert,
-                &[Bind::Text(&key), Bind::Bytes(b"d"), Bind::Int(exp)],
+                &[
+                    Bind::Text(&key),
+                    Bind::Bytes(b"d"),
+                    Bind::Int(exp),
+                    Bind::Int(1),
+                ],
             )
             .unwrap();
-            conn.select_bytes(&st.load, &[Bind::Text(&key), Bind::Int(now)])
+            conn.select_versioned(&st.load, &[Bind::Text(&key), Bind::Int(now)])
                 .unwrap();
             conn.select_int(&st.exists, &[Bind::Text(&key), Bind::Int(now)])
                 .unwrap();
@@ -279,8 +294,21 @@ mod cache_tests {
                 &[
                     Bind::Bytes(b"e"),
                     Bind::Int(exp),
+                    Bind::Int(2),
                     Bind::Text(&key),
                     Bind::Int(now),
+                ],
+            )
+            .unwrap();
+            conn.exec(
+                &st.update_checked,
+                &[
+                    Bind::Bytes(b"f"),
+                    Bind::Int(exp),
+                    Bind::Int(3),
+                    Bind::Text(&key),
+                    Bind::Int(now),
+                    Bind::Int(2),
                 ],
             )
             .unwrap();
@@ -298,11 +326,11 @@ mod cache_tests {
             conn.exec(&st.clear_delete, &binds).unwrap();
             conn.exec(&st.delete, &[Bind::Text(&key)]).unwrap();
         }
-        assert_eq!(started.load(Ordering::SeqCst), 27, "every statement ran");
+        assert_eq!(started.load(Ordering::SeqCst), 30, "every statement ran");
         assert_eq!(
             cached.load(Ordering::SeqCst),
-            9,
-            "each of the 9 statements is prepared once, then reused"
+            10,
+            "each of the 10 statements is prepared once, then reused"
         );
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use diesel::r2d2::Pool;
 use sessionkit_core::{
-    async_trait, Error, Housekeeping, KeyFormat, Migration, Result, SessionKey, SessionStore,
-    StoreStats, UnixTime,
+    async_trait, Capabilities, Error, Expected, Housekeeping, KeyFormat, Loaded, Migration, Result,
+    SessionKey, SessionStore, StoreStats, Stored, UnixTime, Version,
 };
 
 use crate::config::{quote, Options};
@@ -338,6 +338,23 @@ fn state<C: DbConn>(pool: &Pool<Manager<C>>) -> (u32, u32) {
     (s.connections, s.idle_connections)
 }
 
+/// What an update found.
+enum Updated {
+    Stored,
+    Vanished,
+    Conflict,
+}
+
+/// A version as the `BIGINT` column holds it (the same 64 bits).
+fn to_column(version: Version) -> i64 {
+    version.get() as i64
+}
+
+/// A version from the `BIGINT` column.
+fn from_column(value: i64) -> Version {
+    Version::new(value as u64)
+}
+
 /// Whether `rows` affected rows means the statement found its row.
 fn found(rows: usize) -> bool {
     rows > 0
@@ -349,12 +366,18 @@ impl SessionStore for DbStore {
         KeyFormat::Random
     }
 
-    async fn load(&self, key: &SessionKey) -> Result<Option<Vec<u8>>> {
+    /// Versions are the `session_version` column; a conditional update is one `UPDATE … AND
+    /// session_version = ?`.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new().with_compare_and_set(true)
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
         let key = key.clone();
         let row = self
             .blocking(None, move |inner| {
                 let now = UnixTime::now().as_secs();
-                with_conn!(inner, |conn| conn.select_bytes(
+                with_conn!(inner, |conn| conn.select_versioned(
                     &inner.statements.load,
                     &[Bind::Text(key.as_str()), Bind::Int(now)]
                 ))
@@ -362,8 +385,8 @@ impl SessionStore for DbStore {
             .await?;
         match row {
             None => Ok(None),
-            Some(Some(data)) => Ok(Some(data)),
-            Some(None) => {
+            Some((Some(data), version)) => Ok(Some(Loaded::new(data, from_column(version)))),
+            Some((None, _)) => {
                 // The schema says NOT NULL; a row altered by hand is no session.
                 tracing::warn!(
                     table = %self.inner.table,
@@ -379,9 +402,10 @@ impl SessionStore for DbStore {
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
+    ) -> Result<Stored> {
         let owned = key.clone();
         let record = record.to_vec();
+        let version = Version::fresh();
         let created = self
             .blocking(None, move |inner| {
                 let s = &inner.statements;
@@ -389,6 +413,7 @@ impl SessionStore for DbStore {
                     Bind::Text(owned.as_str()),
                     Bind::Bytes(&record),
                     Bind::Int(expires_at.as_secs()),
+                    Bind::Int(to_column(version)),
                 ];
                 with_conn!(inner, |conn| {
                     match conn.exec(&s.insert, &insert) {
@@ -417,7 +442,7 @@ impl SessionStore for DbStore {
             })
             .await?;
         if created {
-            Ok(key.clone())
+            Ok(Stored::new(key.clone(), version))
         } else {
             Err(Error::collision(error::name(self.inner.backend)))
         }
@@ -428,27 +453,47 @@ impl SessionStore for DbStore {
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
+        expected: Expected,
+    ) -> Result<Stored> {
         let owned = key.clone();
         let record = record.to_vec();
-        let rows = self
+        let version = Version::fresh();
+        let outcome = self
             .blocking(None, move |inner| {
+                let s = &inner.statements;
                 let now = UnixTime::now().as_secs();
-                with_conn!(inner, |conn| conn.exec(
-                    &inner.statements.update,
-                    &[
-                        Bind::Bytes(&record),
-                        Bind::Int(expires_at.as_secs()),
-                        Bind::Text(owned.as_str()),
-                        Bind::Int(now),
-                    ]
-                ))
+                let (data, expires, new) = (
+                    Bind::Bytes(&record),
+                    Bind::Int(expires_at.as_secs()),
+                    Bind::Int(to_column(version)),
+                );
+                let (key, now) = (Bind::Text(owned.as_str()), Bind::Int(now));
+                with_conn!(inner, |conn| {
+                    let rows = match expected {
+                        Expected::Any => conn.exec(&s.update, &[data, expires, new, key, now])?,
+                        Expected::Version(old) => conn.exec(
+                            &s.update_checked,
+                            &[data, expires, new, key, now, Bind::Int(to_column(old))],
+                        )?,
+                    };
+                    if found(rows) {
+                        return Ok(Updated::Stored);
+                    }
+                    // Only when nothing was written: a live row means another version.
+                    let live = conn.select_int(&s.exists, &[key, now])?.unwrap_or(0) > 0;
+                    Ok(if live && expected != Expected::Any {
+                        Updated::Conflict
+                    } else {
+                        Updated::Vanished
+                    })
+                })
             })
             .await?;
-        if found(rows) {
-            Ok(key.clone())
-        } else {
-            Err(Error::vanished(error::name(self.inner.backend)))
+        let backend = error::name(self.inner.backend);
+        match outcome {
+            Updated::Stored => Ok(Stored::new(key.clone(), version)),
+            Updated::Vanished => Err(Error::vanished(backend)),
+            Updated::Conflict => Err(Error::conflict(backend)),
         }
     }
 

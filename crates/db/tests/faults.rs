@@ -92,7 +92,12 @@ async fn killed_database_fails_calls_and_the_same_store_recovers(service: Servic
     }
     assert!(recovered, "the store did not recover within 100 attempts");
     assert_eq!(
-        store.load(&probe).await.unwrap().as_deref(),
+        store
+            .load(&probe)
+            .await
+            .unwrap()
+            .map(|l| l.record)
+            .as_deref(),
         Some(&b"probe"[..])
     );
 

@@ -107,12 +107,19 @@ async fn migrate_is_idempotent_concurrent_and_self_healing(backend: Backend) {
     }
     let recorded =
         format!("SELECT COUNT(*) FROM sessionkit_migrations WHERE table_name = '{table}'");
-    assert_eq!(count(&url, &recorded).await, 1, "version 1 recorded once");
+    assert_eq!(
+        count(&url, &recorded).await,
+        2,
+        "versions 1 and 2 recorded once each"
+    );
 
     let key = SessionKey::generate();
     let exp = UnixTime::now().add_secs(600);
     stores[0].create(&key, b"x", exp).await.unwrap();
-    assert_eq!(stores[3].load(&key).await.unwrap(), Some(bytes("x")));
+    assert_eq!(
+        stores[3].load(&key).await.unwrap().map(|l| l.record),
+        Some(bytes("x"))
+    );
 
     // Dropped by hand: the store says to migrate, and migrate brings it back.
     raw(
@@ -124,9 +131,12 @@ async fn migrate_is_idempotent_concurrent_and_self_healing(backend: Backend) {
     assert!(err.is_config(), "{err:?}");
     assert!(err.to_string().contains("migrate"), "{err}");
     stores[1].migrate().await.expect("migrate after a drop");
-    assert_eq!(count(&url, &recorded).await, 1);
+    assert_eq!(count(&url, &recorded).await, 2);
     stores[0].create(&key, b"y", exp).await.unwrap();
-    assert_eq!(stores[2].load(&key).await.unwrap(), Some(bytes("y")));
+    assert_eq!(
+        stores[2].load(&key).await.unwrap().map(|l| l.record),
+        Some(bytes("y"))
+    );
     drop(stores);
     drop(place);
 }
@@ -157,7 +167,10 @@ async fn clear_expired_in_batches(backend: Backend) {
     }
     assert_eq!(store.clear_expired().await.unwrap(), expired as u64);
     for (key, data) in &live {
-        assert_eq!(store.load(key).await.unwrap(), Some(bytes(data)));
+        assert_eq!(
+            store.load(key).await.unwrap().map(|l| l.record),
+            Some(bytes(data))
+        );
     }
     assert_eq!(store.clear_expired().await.unwrap(), 0);
     let q = common::quote(backend, &table);
@@ -176,15 +189,23 @@ async fn identical_update_and_touch_are_not_vanished(backend: Backend) {
     store.create(&key, b"same", exp).await.unwrap();
     for _ in 0..3 {
         store
-            .update(&key, b"same", exp)
+            .update(&key, b"same", exp, sessionkit_core::Expected::Any)
             .await
             .expect("identical update");
         store.touch(&key, exp).await.expect("identical touch");
     }
-    assert_eq!(store.load(&key).await.unwrap(), Some(bytes("same")));
+    assert_eq!(
+        store.load(&key).await.unwrap().map(|l| l.record),
+        Some(bytes("same"))
+    );
     // And a missing key still is vanished.
     let err = store
-        .update(&SessionKey::generate(), b"same", exp)
+        .update(
+            &SessionKey::generate(),
+            b"same",
+            exp,
+            sessionkit_core::Expected::Any,
+        )
         .await
         .unwrap_err();
     assert!(err.is_vanished(), "{err:?}");
@@ -211,6 +232,92 @@ async fn missing_table_says_migrate(backend: Backend) {
         .create(&SessionKey::generate(), b"x", UnixTime::now().add_secs(60))
         .await
         .unwrap();
+}
+
+/// A table made by an earlier sessionkit-db (migration 1 only, no version column) with a live
+/// session in it: the store says to migrate, naming the command; `migrate` adds the column
+/// without touching the rows; the old session then loads (at version 0) and saves with
+/// compare-and-set like any other, and a stale save of it is a conflict.
+async fn upgrade_keeps_sessions_and_versions_them(backend: Backend) {
+    let (place, table) = place(backend, "upg").await;
+    let url = place.url();
+    let q = common::quote(backend, &table);
+    let blob = blob_type(backend);
+    let key_type = match backend {
+        Backend::Mysql => "VARCHAR(40) CHARACTER SET ascii COLLATE ascii_bin",
+        _ => "VARCHAR(40)",
+    };
+    raw(
+        &url,
+        &format!(
+            "CREATE TABLE IF NOT EXISTS sessionkit_migrations (table_name VARCHAR(64) NOT NULL, \
+             version BIGINT NOT NULL, applied_at BIGINT NOT NULL, \
+             PRIMARY KEY (table_name, version)); \
+             INSERT INTO sessionkit_migrations VALUES ('{table}', 1, 0); \
+             CREATE TABLE {q} (session_key {key_type} NOT NULL PRIMARY KEY, \
+             session_data {blob} NOT NULL, expire_date BIGINT NOT NULL)"
+        ),
+    )
+    .await;
+    let store = DbConfig::new(&url)
+        .with_table(&table)
+        .connect()
+        .await
+        .unwrap();
+    let sessions = Sessions::new(store.clone());
+    // A session written by the earlier version: the same record bytes, in the old columns.
+    let key = SessionKey::generate();
+    let exp = UnixTime::now().add_secs(600);
+    let record = sessionkit_core::Codecs::default()
+        .encode(sessionkit_core::RecordRef {
+            expires_at: exp,
+            expiry: sessionkit_core::Expiry::Default,
+            data: &[("user", sessionkit_core::Value::from("42"))]
+                .into_iter()
+                .collect(),
+        })
+        .unwrap();
+    let hex: String = record.iter().map(|b| format!("{b:02x}")).collect();
+    let literal = match backend {
+        Backend::Postgres => format!("'\\x{hex}'"),
+        Backend::Mysql | Backend::Sqlite => format!("X'{hex}'"),
+    };
+    raw(
+        &url,
+        &format!(
+            "INSERT INTO {q} (session_key, session_data, expire_date) \
+             VALUES ('{}', {literal}, {})",
+            key.as_str(),
+            exp.as_secs()
+        ),
+    )
+    .await;
+
+    let err = store.load(&key).await.unwrap_err();
+    assert!(err.is_config(), "{err:?}");
+    assert!(err.to_string().contains("sessionkit migrate"), "{err}");
+    store.migrate().await.expect("upgrade");
+    let loaded = store
+        .load(&key)
+        .await
+        .unwrap()
+        .expect("the old session survives");
+    assert_eq!(loaded.version, sessionkit_core::Version::UNTRACKED);
+    let mut first = sessions.load(Some(key.as_str())).await.unwrap();
+    let failing = Sessions::with_config(
+        store.clone(),
+        sessionkit_core::SessionConfig::default()
+            .with_conflict_policy(sessionkit_core::ConflictPolicy::Fail),
+    );
+    let mut stale = failing.load(Some(key.as_str())).await.unwrap();
+    assert_eq!(first.get::<String>("user").unwrap().as_deref(), Some("42"));
+    first.insert("visits", 1).unwrap();
+    first.save().await.expect("an upgraded row saves");
+    stale.insert("visits", 99).unwrap();
+    let err = stale.save().await.unwrap_err();
+    assert!(err.is_conflict(), "{err:?}");
+    let again = sessions.load(Some(key.as_str())).await.unwrap();
+    assert_eq!(again.get::<u64>("visits").unwrap(), Some(1));
 }
 
 /// Rows the store never writes (a table made by hand with nullable columns: NULL data, NULL
@@ -257,10 +364,19 @@ async fn odd_rows_do_not_panic(backend: Backend) {
         .migrate()
         .await
         .expect("migrate adopts the existing table");
-    assert_eq!(store.load(&null_data).await.unwrap(), None);
-    assert_eq!(store.load(&null_expiry).await.unwrap(), None);
+    assert_eq!(
+        store.load(&null_data).await.unwrap().map(|l| l.record),
+        None
+    );
+    assert_eq!(
+        store.load(&null_expiry).await.unwrap().map(|l| l.record),
+        None
+    );
     assert!(!store.exists(&null_expiry).await.unwrap());
-    assert_eq!(store.load(&empty).await.unwrap(), Some(Vec::new()));
+    assert_eq!(
+        store.load(&empty).await.unwrap().map(|l| l.record),
+        Some(Vec::new())
+    );
     let sessions = Sessions::new(store.clone());
     for key in [&null_data, &null_expiry, &empty, &garbage] {
         let s = sessions.load(Some(key.as_str())).await.unwrap();
@@ -275,13 +391,16 @@ async fn odd_rows_do_not_panic(backend: Backend) {
         .create(&forever, b"f", UnixTime::from_secs(i64::MAX))
         .await
         .unwrap();
-    assert_eq!(store.load(&forever).await.unwrap(), Some(bytes("f")));
+    assert_eq!(
+        store.load(&forever).await.unwrap().map(|l| l.record),
+        Some(bytes("f"))
+    );
     let long_ago = SessionKey::generate();
     store
         .create(&long_ago, b"g", UnixTime::from_secs(i64::MIN))
         .await
         .unwrap();
-    assert_eq!(store.load(&long_ago).await.unwrap(), None);
+    assert_eq!(store.load(&long_ago).await.unwrap().map(|l| l.record), None);
     assert!(store.clear_expired().await.unwrap() >= 1);
     drop(place);
 }
@@ -317,12 +436,21 @@ async fn lock_waits_time_out(backend: Backend) {
     locked_rx
         .recv_timeout(Duration::from_secs(30))
         .expect("the lock holder took its lock");
-    let err = store.update(&key, b"during", exp).await.unwrap_err();
+    let err = store
+        .update(&key, b"during", exp, sessionkit_core::Expected::Any)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
     release_tx.send(()).unwrap();
     holder.join().unwrap();
-    store.update(&key, b"after", exp).await.unwrap();
-    assert_eq!(store.load(&key).await.unwrap(), Some(bytes("after")));
+    store
+        .update(&key, b"after", exp, sessionkit_core::Expected::Any)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load(&key).await.unwrap().map(|l| l.record),
+        Some(bytes("after"))
+    );
 }
 
 /// A request that finds every pooled connection busy for the whole connect timeout fails as a
@@ -360,7 +488,11 @@ async fn exhausted_pool_times_out(backend: Backend) {
     let blocked = {
         let store = store.store.clone();
         let key = key.clone();
-        tokio::spawn(async move { store.update(&key, b"blocked", exp).await })
+        tokio::spawn(async move {
+            store
+                .update(&key, b"blocked", exp, sessionkit_core::Expected::Any)
+                .await
+        })
     };
     // ...until the blocked update holds it, a second request cannot get a connection.
     let mut timed_out = None;
@@ -382,7 +514,10 @@ async fn exhausted_pool_times_out(backend: Backend) {
         .await
         .unwrap()
         .expect("the blocked update went through once the lock was released");
-    assert_eq!(store.load(&key).await.unwrap(), Some(bytes("blocked")));
+    assert_eq!(
+        store.load(&key).await.unwrap().map(|l| l.record),
+        Some(bytes("blocked"))
+    );
 }
 
 /// Runs `sql` on a connection of its own, reports, waits for the release, rolls back.
@@ -562,6 +697,7 @@ per_backend!(
     clear_expired_in_batches,
     identical_update_and_touch_are_not_vanished,
     missing_table_says_migrate,
+    upgrade_keeps_sessions_and_versions_them,
     odd_rows_do_not_panic,
     lock_waits_time_out,
     exhausted_pool_times_out,

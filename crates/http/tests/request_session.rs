@@ -50,17 +50,31 @@ impl SessionStore for Spy {
     fn key_format(&self) -> KeyFormat {
         self.inner.key_format()
     }
-    async fn load(&self, key: &SessionKey) -> Result<Option<Vec<u8>>> {
+    fn capabilities(&self) -> sessionkit_core::Capabilities {
+        self.inner.capabilities()
+    }
+    async fn load(&self, key: &SessionKey) -> Result<Option<sessionkit_core::Loaded>> {
         self.call("load")?;
         self.inner.load(key).await
     }
-    async fn create(&self, key: &SessionKey, r: &[u8], e: UnixTime) -> Result<SessionKey> {
+    async fn create(
+        &self,
+        key: &SessionKey,
+        r: &[u8],
+        e: UnixTime,
+    ) -> Result<sessionkit_core::Stored> {
         self.call("create")?;
         self.inner.create(key, r, e).await
     }
-    async fn update(&self, key: &SessionKey, r: &[u8], e: UnixTime) -> Result<SessionKey> {
+    async fn update(
+        &self,
+        key: &SessionKey,
+        r: &[u8],
+        e: UnixTime,
+        expected: sessionkit_core::Expected,
+    ) -> Result<sessionkit_core::Stored> {
         self.call("update")?;
-        self.inner.update(key, r, e).await
+        self.inner.update(key, r, e, expected).await
     }
     async fn touch(&self, key: &SessionKey, e: UnixTime) -> Result<()> {
         self.call("touch")?;

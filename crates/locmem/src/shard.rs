@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 use std::hash::RandomState;
 
 use hashbrown::HashTable;
-use sessionkit_core::UnixTime;
+use sessionkit_core::{Expected, Loaded, UnixTime, Version};
 
 use crate::config::ENTRY_OVERHEAD;
 
@@ -48,6 +48,8 @@ fn is_live(expires_at: UnixTime, now: UnixTime) -> bool {
 struct Entry {
     key: Key,
     expires_at: UnixTime,
+    /// Drawn from the shard's counter on every write: never reused, even after a delete.
+    version: Version,
     /// The record; its capacity (not its length) is what is charged.
     data: Vec<u8>,
 }
@@ -59,6 +61,28 @@ pub(crate) enum Refused {
     Collision,
     /// `update`/`touch` found no live record under the key.
     Vanished,
+    /// `update` found a live record of another version than expected.
+    Conflict,
+}
+
+/// What `update` writes, and the version it requires of the record it replaces.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Replacement<'a> {
+    pub(crate) record: &'a [u8],
+    pub(crate) expires_at: UnixTime,
+    pub(crate) expected: Expected,
+}
+
+impl<'a> Replacement<'a> {
+    /// `record` until `expires_at`, over whatever version is stored.
+    #[cfg(test)]
+    pub(crate) fn any(record: &'a [u8], expires_at: UnixTime) -> Self {
+        Self {
+            record,
+            expires_at,
+            expected: Expected::Any,
+        }
+    }
 }
 
 /// What a successful write did besides its own work, for the caller to act on after it has
@@ -69,6 +93,8 @@ pub(crate) struct Written {
     pub(crate) old: Option<Vec<u8>>,
     /// How many live entries were evicted to make room.
     pub(crate) evicted: u64,
+    /// The version written (create, update).
+    pub(crate) version: Version,
 }
 
 /// One shard of the store.
@@ -81,6 +107,8 @@ pub(crate) struct Shard {
     /// Sum of `cost(capacity)` over the entries.
     bytes: usize,
     hasher: RandomState,
+    /// The last version handed out.
+    versions: Version,
 }
 
 impl Shard {
@@ -91,7 +119,13 @@ impl Shard {
             index: BTreeSet::new(),
             bytes: 0,
             hasher,
+            versions: Version::UNTRACKED,
         }
+    }
+
+    fn next_version(&mut self) -> Version {
+        self.versions = self.versions.next();
+        self.versions
     }
 
     /// Number of entries, expired ones not yet removed included.
@@ -174,10 +208,10 @@ impl Shard {
     ///
     /// The copy is made under the lock: for session-sized records (a few KB) it is a short
     /// `memcpy`, and it spares every read a shared reference count.
-    pub(crate) fn get(&mut self, hash: u64, key: &Key, now: UnixTime) -> Option<Vec<u8>> {
+    pub(crate) fn get(&mut self, hash: u64, key: &Key, now: UnixTime) -> Option<Loaded> {
         let entry = self.table.find(hash, |e| e.key == *key)?;
         if is_live(entry.expires_at, now) {
-            return Some(entry.data.as_slice().to_vec());
+            return Some(Loaded::new(entry.data.as_slice().to_vec(), entry.version));
         }
         self.remove(hash, key);
         None
@@ -223,24 +257,27 @@ impl Shard {
             return Ok(written);
         }
         written.evicted = self.make_room(cost(data.capacity()), now, limits);
-        self.insert_new(hash, *key, data, expires_at);
+        written.version = self.insert_new(hash, *key, data, expires_at);
         Ok(written)
     }
 
-    /// Adds an entry known to be absent.
-    fn insert_new(&mut self, hash: u64, key: Key, data: Vec<u8>, expires_at: UnixTime) {
+    /// Adds an entry known to be absent; returns its version.
+    fn insert_new(&mut self, hash: u64, key: Key, data: Vec<u8>, expires_at: UnixTime) -> Version {
         self.bytes += cost(data.capacity());
         self.index.insert((expires_at, key));
+        let version = self.next_version();
         let hasher = &self.hasher;
         self.table.insert_unique(
             hash,
             Entry {
                 key,
                 expires_at,
+                version,
                 data,
             },
             |e| hasher.hash_one(e.key),
         );
+        version
     }
 
     /// Replaces the live record under `key` with a copy of `record`, in the record's own
@@ -250,12 +287,17 @@ impl Shard {
         &mut self,
         hash: u64,
         key: &Key,
-        record: &[u8],
-        expires_at: UnixTime,
+        new: Replacement<'_>,
         now: UnixTime,
         limits: Limits,
     ) -> Result<Written, Refused> {
+        let Replacement {
+            record,
+            expires_at,
+            expected,
+        } = new;
         self.purge_expired(now, PURGE_PER_WRITE);
+        let version = self.versions.next();
         let Ok(mut entry) = self.table.find_entry(hash, |e| e.key == *key) else {
             return Err(Refused::Vanished);
         };
@@ -266,6 +308,9 @@ impl Shard {
             self.bytes -= cost(gone.data.capacity());
             return Err(Refused::Vanished);
         }
+        if matches!(expected, Expected::Version(v) if v != entry.get().version) {
+            return Err(Refused::Conflict);
+        }
         let capacity = entry.get().data.capacity();
         let old_cost = cost(capacity);
         let reuse = reusable(capacity, record.len());
@@ -275,6 +320,7 @@ impl Shard {
             // The common case: rewrite in place.
             let slot = entry.get_mut();
             slot.expires_at = expires_at;
+            slot.version = version;
             let old = if reuse {
                 slot.data.clear();
                 slot.data.extend_from_slice(record);
@@ -287,7 +333,12 @@ impl Shard {
                 self.index.insert((expires_at, *key));
             }
             self.bytes = self.bytes - old_cost + new_cost;
-            return Ok(Written { old, evicted: 0 });
+            self.versions = version;
+            return Ok(Written {
+                old,
+                evicted: 0,
+                version,
+            });
         }
         // Expired on arrival, or growing past the budget: take the entry out (so it cannot
         // be evicted for its own sake), make room, put the new record in.
@@ -296,11 +347,11 @@ impl Shard {
         self.bytes -= old_cost;
         let mut written = Written {
             old: Some(gone.data),
-            evicted: 0,
+            ..Written::default()
         };
         if is_live(expires_at, now) {
             written.evicted = self.make_room(cost(record.len()), now, limits);
-            self.insert_new(hash, *key, record.to_vec(), expires_at);
+            written.version = self.insert_new(hash, *key, record.to_vec(), expires_at);
         }
         Ok(written)
     }
@@ -332,7 +383,10 @@ impl Shard {
             return Err(Refused::Vanished);
         }
         // Moved into the past: nothing may be served any more.
-        Ok(Written { old, evicted: 0 })
+        Ok(Written {
+            old,
+            ..Written::default()
+        })
     }
 }
 
@@ -495,7 +549,13 @@ mod tests {
         let h = f.h(0);
         let w = f
             .shard
-            .update(h, &key(0), &data(100 + per), T0.add_secs(10), T0, f.limits)
+            .update(
+                h,
+                &key(0),
+                Replacement::any(&data(100 + per), T0.add_secs(10)),
+                T0,
+                f.limits,
+            )
             .unwrap();
         assert_eq!(w.evicted, 1);
         assert!(f.has(0, T0));
@@ -513,7 +573,7 @@ mod tests {
         let lim = f.limits;
         let s = &mut f.shard;
         assert_eq!(
-            s.update(h, &k, &data(1), T0.add_secs(5), T0, lim)
+            s.update(h, &k, Replacement::any(&data(1), T0.add_secs(5)), T0, lim)
                 .unwrap_err(),
             Refused::Vanished
         );
@@ -530,20 +590,26 @@ mod tests {
         s.touch(h, &k, T0.add_secs(20), T0).unwrap();
         // Past the original expiry, the touched record is still live.
         let now = T0.add_secs(10);
-        assert_eq!(&*s.get(h, &k, now).unwrap(), &[7u8][..]);
-        s.update(h, &k, &data(3), T0.add_secs(30), now, lim)
+        assert_eq!(&*s.get(h, &k, now).unwrap().record, &[7u8][..]);
+        s.update(h, &k, Replacement::any(&data(3), T0.add_secs(30)), now, lim)
             .unwrap();
-        assert_eq!(s.get(h, &k, now).unwrap().len(), 3);
+        assert_eq!(s.get(h, &k, now).unwrap().record.len(), 3);
         // An expired key can be created again.
         let later = T0.add_secs(31);
         assert_eq!(
-            s.update(h, &k, &data(1), T0.add_secs(60), later, lim)
-                .unwrap_err(),
+            s.update(
+                h,
+                &k,
+                Replacement::any(&data(1), T0.add_secs(60)),
+                later,
+                lim
+            )
+            .unwrap_err(),
             Refused::Vanished
         );
         s.create(h, &k, data(4), T0.add_secs(60), later, lim)
             .unwrap();
-        assert_eq!(s.get(h, &k, later).unwrap().len(), 4);
+        assert_eq!(s.get(h, &k, later).unwrap().record.len(), 4);
         f.check();
     }
 
@@ -557,7 +623,8 @@ mod tests {
         s.create(h, &k, data(1), T0, T0, lim).unwrap();
         assert_eq!(s.len(), 0);
         s.create(h, &k, data(1), T0.add_secs(5), T0, lim).unwrap();
-        s.update(h, &k, &data(1), T0.add_secs(-1), T0, lim).unwrap();
+        s.update(h, &k, Replacement::any(&data(1), T0.add_secs(-1)), T0, lim)
+            .unwrap();
         assert!(s.get(h, &k, T0).is_none());
         assert_eq!(s.len(), 0);
         s.create(h, &k, data(1), T0.add_secs(5), T0, lim).unwrap();
@@ -576,20 +643,32 @@ mod tests {
         let exp = T0.add_secs(60);
         f.shard.create(h, &k, data(1000), exp, T0, lim).unwrap();
         // Same size or a little smaller: the buffer is reused (nothing to free) and charged.
-        let w = f.shard.update(h, &k, &[1u8; 1000], exp, T0, lim).unwrap();
+        let w = f
+            .shard
+            .update(h, &k, Replacement::any(&[1u8; 1000], exp), T0, lim)
+            .unwrap();
         assert!(w.old.is_none());
-        let w = f.shard.update(h, &k, &[2u8; 900], exp, T0, lim).unwrap();
+        let w = f
+            .shard
+            .update(h, &k, Replacement::any(&[2u8; 900], exp), T0, lim)
+            .unwrap();
         assert!(w.old.is_none());
         assert_eq!(f.shard.bytes(), cost(1000));
-        assert_eq!(&*f.shard.get(h, &k, T0).unwrap(), &[2u8; 900][..]);
+        assert_eq!(&*f.shard.get(h, &k, T0).unwrap().record, &[2u8; 900][..]);
         // Much smaller, or larger: a buffer of the record's size replaces it.
-        let w = f.shard.update(h, &k, &[3u8; 10], exp, T0, lim).unwrap();
+        let w = f
+            .shard
+            .update(h, &k, Replacement::any(&[3u8; 10], exp), T0, lim)
+            .unwrap();
         assert_eq!(w.old.map(|v| v.capacity()), Some(1000));
         assert_eq!(f.shard.bytes(), cost(10));
-        let w = f.shard.update(h, &k, &[4u8; 2000], exp, T0, lim).unwrap();
+        let w = f
+            .shard
+            .update(h, &k, Replacement::any(&[4u8; 2000], exp), T0, lim)
+            .unwrap();
         assert!(w.old.is_some());
         assert_eq!(f.shard.bytes(), cost(2000));
-        assert_eq!(&*f.shard.get(h, &k, T0).unwrap(), &[4u8; 2000][..]);
+        assert_eq!(&*f.shard.get(h, &k, T0).unwrap().record, &[4u8; 2000][..]);
         f.check();
     }
 

@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
 use sessionkit_core::{
-    async_trait, Error, ErrorKind, Housekeeping, KeyFormat, Result, SessionKey, SessionStore,
-    StoreStats, UnixTime,
+    async_trait, Capabilities, Error, ErrorKind, Expected, Housekeeping, KeyFormat, Loaded, Result,
+    SessionKey, SessionStore, StoreStats, Stored, UnixTime, Version,
 };
 
 use crate::config::{LocMemConfig, ENTRY_OVERHEAD};
-use crate::shard::{cost, Key, Limits, Refused, Shard, Written};
+use crate::shard::{cost, Key, Limits, Refused, Replacement, Shard, Written};
 
 use crate::BACKEND;
 
@@ -39,8 +39,10 @@ const CLEAR_BATCH: usize = 1024;
 /// # async fn main() -> sessionkit_core::Result<()> {
 /// let store = LocMemStore::default();
 /// let key = SessionKey::generate();
-/// store.create(&key, b"record", UnixTime::now().add_secs(60)).await?;
-/// assert_eq!(store.load(&key).await?.as_deref(), Some(&b"record"[..]));
+/// let created = store.create(&key, b"record", UnixTime::now().add_secs(60)).await?;
+/// let loaded = store.load(&key).await?.expect("stored");
+/// assert_eq!(loaded.record, b"record");
+/// assert_eq!(loaded.version, created.version);
 /// assert_eq!(store.len(), 1);
 /// # Ok(()) }
 /// ```
@@ -188,10 +190,11 @@ impl LocMemStore {
     }
 
     /// Counts evictions and warns about them, at most once a second.
-    fn report(&self, written: Written, now: UnixTime) {
+    /// Acts on what a write did (outside the lock); returns the version it wrote.
+    fn report(&self, written: Written, now: UnixTime) -> Version {
         drop(written.old);
         if written.evicted == 0 {
-            return;
+            return written.version;
         }
         let inner = &self.inner;
         let total = inner.evicted.fetch_add(written.evicted, Ordering::Relaxed) + written.evicted;
@@ -216,6 +219,7 @@ impl LocMemStore {
                  expiry) to make room; their users are logged out. Raise max_entries/max_bytes"
             );
         }
+        written.version
     }
 }
 
@@ -229,6 +233,7 @@ fn refused(r: Refused) -> Error {
     match r {
         Refused::Collision => Error::collision(BACKEND),
         Refused::Vanished => Error::vanished(BACKEND),
+        Refused::Conflict => Error::conflict(BACKEND),
     }
 }
 
@@ -238,7 +243,11 @@ impl SessionStore for LocMemStore {
         KeyFormat::Random
     }
 
-    async fn load(&self, key: &SessionKey) -> Result<Option<Vec<u8>>> {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new().with_compare_and_set(true)
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
         let Some((key, hash, shard)) = self.locate(key) else {
             return Ok(None);
         };
@@ -252,14 +261,14 @@ impl SessionStore for LocMemStore {
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
+    ) -> Result<Stored> {
         let (k, hash, shard) = self.locate_for_write(key)?;
         self.check_size(record)?;
         let data = record.to_vec();
         let now = UnixTime::now();
         let result = lock(shard).create(hash, k, data, expires_at, now, self.inner.limits);
-        self.report(result.map_err(refused)?, now);
-        Ok(key.clone())
+        let version = self.report(result.map_err(refused)?, now);
+        Ok(Stored::new(key.clone(), version))
     }
 
     async fn update(
@@ -267,13 +276,19 @@ impl SessionStore for LocMemStore {
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
+        expected: Expected,
+    ) -> Result<Stored> {
         let (k, hash, shard) = self.locate_for_write(key)?;
         self.check_size(record)?;
         let now = UnixTime::now();
-        let result = lock(shard).update(hash, k, record, expires_at, now, self.inner.limits);
-        self.report(result.map_err(refused)?, now);
-        Ok(key.clone())
+        let new = Replacement {
+            record,
+            expires_at,
+            expected,
+        };
+        let result = lock(shard).update(hash, k, new, now, self.inner.limits);
+        let version = self.report(result.map_err(refused)?, now);
+        Ok(Stored::new(key.clone(), version))
     }
 
     async fn touch(&self, key: &SessionKey, expires_at: UnixTime) -> Result<()> {

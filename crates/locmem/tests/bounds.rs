@@ -70,7 +70,12 @@ async fn updates_move_a_session_back_in_the_eviction_order() {
     // Session 0 is saved again with a later expiry (sliding expiry): session 1 is now the
     // one closest to its end.
     store
-        .update(&ks[0], b"x2", now.add_secs(1000))
+        .update(
+            &ks[0],
+            b"x2",
+            now.add_secs(1000),
+            sessionkit_core::Expected::Any,
+        )
         .await
         .unwrap();
     store.touch(&ks[2], now.add_secs(1000)).await.unwrap();
@@ -119,11 +124,21 @@ async fn byte_bound_counts_records_and_overhead() {
     // sessions after it (2 and 3), never session 1 itself.
     let bigger = vec![2u8; 1000 + 2 * cost];
     store
-        .update(&ks[1], &bigger, now.add_secs(101))
+        .update(
+            &ks[1],
+            &bigger,
+            now.add_secs(101),
+            sessionkit_core::Expected::Any,
+        )
         .await
         .unwrap();
     assert_eq!(
-        store.load(&ks[1]).await.unwrap().as_deref(),
+        store
+            .load(&ks[1])
+            .await
+            .unwrap()
+            .map(|l| l.record)
+            .as_deref(),
         Some(&bigger[..])
     );
     let alive = live(&store, &ks[..11]).await;
@@ -136,7 +151,12 @@ async fn byte_bound_counts_records_and_overhead() {
 
     // Shrinking gives the bytes back.
     store
-        .update(&ks[1], b"small", now.add_secs(101))
+        .update(
+            &ks[1],
+            b"small",
+            now.add_secs(101),
+            sessionkit_core::Expected::Any,
+        )
         .await
         .unwrap();
     assert_eq!(store.bytes(), 7 * cost + 5 + ENTRY_OVERHEAD);
@@ -172,10 +192,18 @@ async fn too_large_records_are_refused_with_size_and_limit() {
     assert_eq!(store.bytes(), 64 * 1024);
 
     // A refused update leaves the stored record as it was.
-    let err = store.update(&key, &too_big, exp).await.unwrap_err();
+    let err = store
+        .update(&key, &too_big, exp, sessionkit_core::Expected::Any)
+        .await
+        .unwrap_err();
     assert!(err.is_too_large());
     assert_eq!(
-        store.load(&key).await.unwrap().map(|v| v.len()),
+        store
+            .load(&key)
+            .await
+            .unwrap()
+            .map(|l| l.record)
+            .map(|v| v.len()),
         Some(limit)
     );
 }

@@ -30,14 +30,19 @@ async fn thirty_two_tasks_keep_their_own_sessions() {
             for version in 1..3 {
                 for (i, k) in keys.iter().enumerate() {
                     store
-                        .update(k, &record(task, i, version), exp)
+                        .update(
+                            k,
+                            &record(task, i, version),
+                            exp,
+                            sessionkit_core::Expected::Any,
+                        )
                         .await
                         .unwrap();
                     tokio::task::yield_now().await;
                 }
             }
             for (i, k) in keys.iter().enumerate() {
-                let got = store.load(k).await.unwrap();
+                let got = store.load(k).await.unwrap().map(|l| l.record);
                 assert_eq!(got, Some(record(task, i, 2)), "task {task} session {i}");
                 if i % 2 == 0 {
                     store.delete(k).await.unwrap();
@@ -54,7 +59,7 @@ async fn thirty_two_tasks_keep_their_own_sessions() {
     for (task, keys) in all.iter().enumerate() {
         for (i, k) in keys.iter().enumerate() {
             let expected = (i % 2 == 1).then(|| record(task, i, 2));
-            assert_eq!(store.load(k).await.unwrap(), expected);
+            assert_eq!(store.load(k).await.unwrap().map(|l| l.record), expected);
         }
     }
 }
@@ -91,7 +96,7 @@ async fn racing_creates_admit_exactly_one() {
         assert_eq!(wins.load(Ordering::SeqCst), 1, "round {round}");
         let winner = winner.unwrap();
         assert_eq!(
-            store.load(&key).await.unwrap(),
+            store.load(&key).await.unwrap().map(|l| l.record),
             Some(record(winner, round, 0)),
             "a losing create overwrote the winner"
         );
@@ -114,7 +119,15 @@ async fn updates_racing_a_delete_never_resurrect() {
                         store.delete(&key).await.unwrap();
                         return;
                     }
-                    match store.update(&key, &record(task, round, i), exp).await {
+                    match store
+                        .update(
+                            &key,
+                            &record(task, round, i),
+                            exp,
+                            sessionkit_core::Expected::Any,
+                        )
+                        .await
+                    {
                         Ok(_) => {}
                         Err(e) => assert!(e.is_vanished(), "{e:?}"),
                     }
@@ -128,7 +141,11 @@ async fn updates_racing_a_delete_never_resurrect() {
         for h in handles {
             h.await.unwrap();
         }
-        assert_eq!(store.load(&key).await.unwrap(), None, "round {round}");
+        assert_eq!(
+            store.load(&key).await.unwrap().map(|l| l.record),
+            None,
+            "round {round}"
+        );
     }
     assert_eq!(store.len(), 0);
 }
@@ -208,7 +225,10 @@ fn many_threads_every_operation_no_deadlock() {
                         }
                         6 => {
                             if let Some(k) = keys.last() {
-                                if let Err(e) = store.update(k, &body, exp).await {
+                                if let Err(e) = store
+                                    .update(k, &body, exp, sessionkit_core::Expected::Any)
+                                    .await
+                                {
                                     assert!(e.is_vanished(), "{e:?}");
                                 }
                             }

@@ -100,20 +100,33 @@ async fn expired_records_are_never_served_and_keys_can_be_reused() {
     let store = LocMemStore::default();
     let now = UnixTime::now();
     let keys = fill(&store, 5, now.add_secs(2)).await;
-    assert!(store.load(&keys[0]).await.unwrap().is_some());
+    assert!(store
+        .load(&keys[0])
+        .await
+        .unwrap()
+        .map(|l| l.record)
+        .is_some());
     wait_past(now.add_secs(2)).await;
     let exp = UnixTime::now().add_secs(600);
 
-    assert_eq!(store.load(&keys[0]).await.unwrap(), None);
+    assert_eq!(store.load(&keys[0]).await.unwrap().map(|l| l.record), None);
     assert!(!store.exists(&keys[1]).await.unwrap());
-    let err = store.update(&keys[2], b"again", exp).await.unwrap_err();
+    let err = store
+        .update(&keys[2], b"again", exp, sessionkit_core::Expected::Any)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Vanished);
     let err = store.touch(&keys[3], exp).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Vanished);
     // An expired record does not block its key.
     store.create(&keys[4], b"again", exp).await.unwrap();
     assert_eq!(
-        store.load(&keys[4]).await.unwrap().as_deref(),
+        store
+            .load(&keys[4])
+            .await
+            .unwrap()
+            .map(|l| l.record)
+            .as_deref(),
         Some(&b"again"[..])
     );
     // The reads and failed writes above removed what they met.
@@ -155,12 +168,15 @@ async fn already_expired_writes_leave_nothing_servable() {
     let key = SessionKey::generate();
 
     store.create(&key, b"r", now.add_secs(-1)).await.unwrap();
-    assert_eq!(store.load(&key).await.unwrap(), None);
+    assert_eq!(store.load(&key).await.unwrap().map(|l| l.record), None);
     assert_eq!(store.len(), 0);
 
     store.create(&key, b"r", now.add_secs(600)).await.unwrap();
-    store.update(&key, b"r2", now).await.unwrap();
-    assert_eq!(store.load(&key).await.unwrap(), None);
+    store
+        .update(&key, b"r2", now, sessionkit_core::Expected::Any)
+        .await
+        .unwrap();
+    assert_eq!(store.load(&key).await.unwrap().map(|l| l.record), None);
     assert_eq!(store.len(), 0);
 
     store.create(&key, b"r", now.add_secs(600)).await.unwrap();
@@ -174,7 +190,7 @@ async fn keys_of_another_format_are_refused_without_panicking() {
     let store = LocMemStore::default();
     let token = SessionKey::parse("not-a-random-key", KeyFormat::Token { max_len: 64 }).unwrap();
     let exp = UnixTime::now().add_secs(60);
-    assert_eq!(store.load(&token).await.unwrap(), None);
+    assert_eq!(store.load(&token).await.unwrap().map(|l| l.record), None);
     assert!(!store.exists(&token).await.unwrap());
     store.delete(&token).await.unwrap();
     assert!(store
@@ -183,7 +199,7 @@ async fn keys_of_another_format_are_refused_without_panicking() {
         .unwrap_err()
         .is_config());
     assert!(store
-        .update(&token, b"r", exp)
+        .update(&token, b"r", exp, sessionkit_core::Expected::Any)
         .await
         .unwrap_err()
         .is_config());

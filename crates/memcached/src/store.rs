@@ -3,10 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use memcache::exp::{AsyncMetaClient, MutationStatus};
+use memcache::exp::{AsyncMetaClient, Meta, MutationStatus};
 use sessionkit_core::{
-    async_trait, Error, ErrorKind, Housekeeping, KeyFormat, Result, SessionKey, SessionStore,
-    StoreStats, UnixTime,
+    async_trait, Capabilities, Error, ErrorKind, Expected, Housekeeping, KeyFormat, Loaded, Result,
+    SessionKey, SessionStore, StoreStats, Stored, UnixTime, Version,
 };
 
 use crate::admin;
@@ -209,26 +209,39 @@ impl MemcachedStore {
     }
 }
 
+/// The version of a reply that was asked for its CAS token (a server that sends none is not
+/// one this store can compare and set on).
+fn cas_version(cas: Option<u64>, command: &'static str) -> Result<Version> {
+    cas.map(Version::new)
+        .ok_or_else(|| Error::backend(BACKEND, UnexpectedReply(command)))
+}
+
 #[async_trait]
 impl SessionStore for MemcachedStore {
     fn key_format(&self) -> KeyFormat {
         KeyFormat::Random
     }
 
-    async fn load(&self, key: &SessionKey) -> Result<Option<Vec<u8>>> {
+    /// Versions are memcached's CAS tokens (`mg … c`, `ms … C<token>`).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new().with_compare_and_set(true)
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
         let wire = self.checked_key(key)?;
         let reply = self
             .inner
             .client
             .get(&wire)
+            .meta(Meta::NONE.cas())
             .send()
             .await
             .map_err(from_client)?;
-        Ok(if reply.hit() && !reply.is_stale() {
-            reply.value
-        } else {
-            None
-        })
+        if !reply.hit() || reply.is_stale() {
+            return Ok(None);
+        }
+        let version = cas_version(reply.item.cas, "mg")?;
+        Ok(reply.value.map(|record| Loaded::new(record, version)))
     }
 
     async fn create(
@@ -236,12 +249,12 @@ impl SessionStore for MemcachedStore {
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
+    ) -> Result<Stored> {
         let wire = self.checked_key(key)?;
         self.check_size(record)?;
         let Some(exptime) = memcached_exptime(expires_at, UnixTime::now()) else {
             // Already expired: storing it could only make it servable.
-            return Ok(key.clone());
+            return Ok(Stored::untracked(key.clone()));
         };
         let reply = self
             .inner
@@ -249,11 +262,15 @@ impl SessionStore for MemcachedStore {
             .set(&wire, record)
             .ttl_raw(exptime)
             .add()
+            .return_cas()
             .send()
             .await
             .map_err(from_client)?;
         match reply.status {
-            MutationStatus::Applied => Ok(key.clone()),
+            MutationStatus::Applied => Ok(Stored::new(
+                key.clone(),
+                cas_version(reply.cas, "ms (add)")?,
+            )),
             MutationStatus::AlreadyExists => Err(Error::collision(BACKEND)),
             _ => Err(Error::backend(BACKEND, UnexpectedReply("ms (add)"))),
         }
@@ -264,29 +281,36 @@ impl SessionStore for MemcachedStore {
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
+        expected: Expected,
+    ) -> Result<Stored> {
         let wire = self.checked_key(key)?;
         self.check_size(record)?;
         let Some(exptime) = memcached_exptime(expires_at, UnixTime::now()) else {
             // Already expired: the record must go, and a missing one is still vanished.
             return if self.remove(&wire).await? {
-                Ok(key.clone())
+                Ok(Stored::untracked(key.clone()))
             } else {
                 Err(Error::vanished(BACKEND))
             };
         };
-        let reply = self
+        let mut request = self
             .inner
             .client
             .set(&wire, record)
             .ttl_raw(exptime)
             .replace()
-            .send()
-            .await
-            .map_err(from_client)?;
+            .return_cas();
+        if let Expected::Version(version) = expected {
+            request = request.compare_cas(version.get());
+        }
+        let reply = request.send().await.map_err(from_client)?;
         match reply.status {
-            MutationStatus::Applied => Ok(key.clone()),
+            MutationStatus::Applied => Ok(Stored::new(
+                key.clone(),
+                cas_version(reply.cas, "ms (replace)")?,
+            )),
             MutationStatus::NotFound => Err(Error::vanished(BACKEND)),
+            MutationStatus::CasMismatch => Err(Error::conflict(BACKEND)),
             _ => Err(Error::backend(BACKEND, UnexpectedReply("ms (replace)"))),
         }
     }

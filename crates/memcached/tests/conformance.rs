@@ -3,9 +3,4 @@
 
 mod common;
 
-sessionkit_conformance::suite!(
-    async { common::store(1).await },
-    sessionkit_conformance::Capabilities {
-        clear_expired_counts: false
-    }
-);
+sessionkit_conformance::suite!(async { common::store(1).await });

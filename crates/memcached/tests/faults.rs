@@ -208,7 +208,13 @@ async fn every_operation_times_out(store: &MemcachedStore, server: &str) {
     let calls: Vec<(&str, sessionkit_core::Error)> = vec![
         ("load", store.load(&key).await.unwrap_err()),
         ("create", store.create(&key, b"x", exp).await.unwrap_err()),
-        ("update", store.update(&key, b"x", exp).await.unwrap_err()),
+        (
+            "update",
+            store
+                .update(&key, b"x", exp, sessionkit_core::Expected::Any)
+                .await
+                .unwrap_err(),
+        ),
         ("touch", store.touch(&key, exp).await.unwrap_err()),
         ("delete", store.delete(&key).await.unwrap_err()),
         ("exists", store.exists(&key).await.unwrap_err()),

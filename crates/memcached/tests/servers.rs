@@ -78,7 +78,7 @@ async fn three_servers_each_key_on_exactly_one_and_a_fourth_moves_about_a_quarte
         .unwrap();
     for (i, key) in keys.iter().enumerate() {
         assert_eq!(
-            shuffled.load(key).await.unwrap(),
+            shuffled.load(key).await.unwrap().map(|l| l.record),
             Some(format!("session {i}").into_bytes())
         );
     }
@@ -90,7 +90,7 @@ async fn three_servers_each_key_on_exactly_one_and_a_fourth_moves_about_a_quarte
         .unwrap();
     let mut moved = 0;
     for (i, key) in keys.iter().enumerate() {
-        match four.load(key).await.unwrap() {
+        match four.load(key).await.unwrap().map(|l| l.record) {
             Some(bytes) => {
                 assert_eq!(bytes, format!("session {i}").into_bytes());
                 assert_eq!(four.server_for(key), three.server_for(key));
@@ -155,7 +155,10 @@ async fn a_down_server_fails_only_its_own_keys() {
             assert!(err.is_unavailable(), "{err:?}");
             failed += 1;
         } else {
-            assert_eq!(result.unwrap().as_deref(), Some(&b"x"[..]));
+            assert_eq!(
+                result.unwrap().map(|l| l.record).as_deref(),
+                Some(&b"x"[..])
+            );
             served += 1;
         }
     }

@@ -35,7 +35,12 @@ async fn create_collision_is_reported_by_the_meta_protocol() {
         assert!(err.is_collision(), "{err:?}");
     }
     assert_eq!(
-        t.store.load(&key).await.unwrap().as_deref(),
+        t.store
+            .load(&key)
+            .await
+            .unwrap()
+            .map(|l| l.record)
+            .as_deref(),
         Some(&b"first"[..])
     );
     // Concurrent creates of one key: exactly one wins.
@@ -55,7 +60,10 @@ async fn create_collision_is_reported_by_the_meta_protocol() {
         }
     }
     assert_eq!(won.len(), 1, "{won:?}");
-    assert_eq!(t.store.load(&other).await.unwrap(), Some(won));
+    assert_eq!(
+        t.store.load(&other).await.unwrap().map(|l| l.record),
+        Some(won)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +75,12 @@ async fn ttl_over_30_days_is_sent_as_an_absolute_time() {
         let exp = now.add_secs(days * DAY);
         t.store.create(&key, b"long", exp).await.unwrap();
         assert_eq!(
-            t.store.load(&key).await.unwrap().as_deref(),
+            t.store
+                .load(&key)
+                .await
+                .unwrap()
+                .map(|l| l.record)
+                .as_deref(),
             Some(&b"long"[..]),
             "a {days}-day session expired at once"
         );
@@ -79,14 +92,22 @@ async fn ttl_over_30_days_is_sent_as_an_absolute_time() {
         );
         // update and touch follow the same rule.
         let later = now.add_secs((days + 1) * DAY);
-        t.store.update(&key, b"longer", later).await.unwrap();
+        t.store
+            .update(&key, b"longer", later, sessionkit_core::Expected::Any)
+            .await
+            .unwrap();
         let left = remaining_ttl(&t.store, &key).await.expect("updated");
         assert!(((days + 1) * DAY - 5..=(days + 1) * DAY + 2).contains(&left));
         t.store.touch(&key, exp).await.unwrap();
         let left = remaining_ttl(&t.store, &key).await.expect("touched");
         assert!((days * DAY - 5..=days * DAY + 2).contains(&left));
         assert_eq!(
-            t.store.load(&key).await.unwrap().as_deref(),
+            t.store
+                .load(&key)
+                .await
+                .unwrap()
+                .map(|l| l.record)
+                .as_deref(),
             Some(&b"longer"[..])
         );
     }
@@ -115,7 +136,12 @@ async fn expiry_beyond_2038_is_clamped_not_wrapped() {
     let far = UnixTime::from_secs(7_258_118_400);
     t.store.create(&key, b"far", far).await.unwrap();
     assert_eq!(
-        t.store.load(&key).await.unwrap().as_deref(),
+        t.store
+            .load(&key)
+            .await
+            .unwrap()
+            .map(|l| l.record)
+            .as_deref(),
         Some(&b"far"[..])
     );
     let left = remaining_ttl(&t.store, &key).await.unwrap();
@@ -136,23 +162,30 @@ async fn already_expired_records_are_never_servable() {
     ] {
         // create: nothing stored.
         let key = SessionKey::generate();
-        assert_eq!(t.store.create(&key, b"x", past).await.unwrap(), key);
-        assert_eq!(t.store.load(&key).await.unwrap(), None);
+        assert_eq!(t.store.create(&key, b"x", past).await.unwrap().key, key);
+        assert_eq!(t.store.load(&key).await.unwrap().map(|l| l.record), None);
         assert!(!t.store.exists(&key).await.unwrap());
 
         // update of a live record to an expired time: the record goes.
         t.store.create(&key, b"x", live).await.unwrap();
-        t.store.update(&key, b"y", past).await.unwrap();
-        assert_eq!(t.store.load(&key).await.unwrap(), None);
+        t.store
+            .update(&key, b"y", past, sessionkit_core::Expected::Any)
+            .await
+            .unwrap();
+        assert_eq!(t.store.load(&key).await.unwrap().map(|l| l.record), None);
         // ... and of a missing record: vanished, nothing created.
-        let err = t.store.update(&key, b"y", past).await.unwrap_err();
+        let err = t
+            .store
+            .update(&key, b"y", past, sessionkit_core::Expected::Any)
+            .await
+            .unwrap_err();
         assert!(err.is_vanished(), "{err:?}");
-        assert_eq!(t.store.load(&key).await.unwrap(), None);
+        assert_eq!(t.store.load(&key).await.unwrap().map(|l| l.record), None);
 
         // touch to an expired time: the record goes; missing: vanished.
         t.store.create(&key, b"x", live).await.unwrap();
         t.store.touch(&key, past).await.unwrap();
-        assert_eq!(t.store.load(&key).await.unwrap(), None);
+        assert_eq!(t.store.load(&key).await.unwrap().map(|l| l.record), None);
         assert!(t.store.touch(&key, past).await.unwrap_err().is_vanished());
     }
 }
@@ -179,15 +212,27 @@ async fn records_above_the_item_limit_are_too_large_not_dropped() {
     // A large record that fits is stored; updating it with one that does not fails loudly.
     let big = vec![9u8; 512 * 1024];
     t.store.create(&key, &big, exp).await.unwrap();
-    let err = t.store.update(&key, &huge, exp).await.unwrap_err();
+    let err = t
+        .store
+        .update(&key, &huge, exp, sessionkit_core::Expected::Any)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TooLarge);
 
     // The connections are still in step with the server afterwards.
-    assert_eq!(t.store.load(&key).await.unwrap(), Some(big));
+    assert_eq!(
+        t.store.load(&key).await.unwrap().map(|l| l.record),
+        Some(big)
+    );
     let small = SessionKey::generate();
     t.store.create(&small, b"ok", exp).await.unwrap();
     assert_eq!(
-        t.store.load(&small).await.unwrap().as_deref(),
+        t.store
+            .load(&small)
+            .await
+            .unwrap()
+            .map(|l| l.record)
+            .as_deref(),
         Some(&b"ok"[..])
     );
 
@@ -240,7 +285,10 @@ async fn keys_are_prefixed_and_the_default_prefix_is_namespaced() {
     assert_eq!(raw.value.as_deref(), Some(&b"w"[..]));
     // Another prefix is another namespace.
     let other = common::store(1).await;
-    assert_eq!(other.store.load(&key).await.unwrap(), None);
+    assert_eq!(
+        other.store.load(&key).await.unwrap().map(|l| l.record),
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,7 +322,7 @@ async fn bad_configuration_is_a_config_error() {
         .await
         .unwrap();
     assert_eq!(
-        store.load(&key).await.unwrap().as_deref(),
+        store.load(&key).await.unwrap().map(|l| l.record).as_deref(),
         Some(&b"edge"[..])
     );
 }
@@ -333,7 +381,12 @@ async fn touch_moves_the_expiry_without_rewriting() {
     let left = remaining_ttl(&t.store, &key).await.unwrap();
     assert!((4_990..=5_000).contains(&left), "{left}");
     assert_eq!(
-        t.store.load(&key).await.unwrap().as_deref(),
+        t.store
+            .load(&key)
+            .await
+            .unwrap()
+            .map(|l| l.record)
+            .as_deref(),
         Some(&b"keep"[..])
     );
 }

@@ -4,9 +4,4 @@
 
 mod common;
 
-sessionkit_conformance::suite!(
-    async { common::store(3).await },
-    sessionkit_conformance::Capabilities {
-        clear_expired_counts: false
-    }
-);
+sessionkit_conformance::suite!(async { common::store(3).await });

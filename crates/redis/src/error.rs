@@ -16,6 +16,13 @@ pub(crate) const BACKEND: &str = "redis";
 /// - anything else (an unexpected reply, `OOM`, `WRONGTYPE`...) → [`ErrorKind::Backend`].
 ///
 /// The redis-rs error is always kept as the source, never folded into the message.
+/// Whether `e` is the server's `NOSCRIPT` (an `EVALSHA` of a script it has not cached).
+pub(crate) fn is_noscript(e: &Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<RedisError>())
+        .is_some_and(|r| r.kind() == K::Server(S::NoScript))
+}
+
 pub(crate) fn map(e: RedisError) -> Error {
     if e.is_timeout() {
         return Error::timeout(BACKEND).with_source(e);

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 use redis::{Cmd, FromRedisValue, RedisResult, RedisWrite, ToRedisArgs, Value};
 use sessionkit_core::{
-    async_trait, Error, Housekeeping, KeyFormat, Result, SessionKey, SessionStore, StoreStats,
-    UnixTime,
+    async_trait, Capabilities, Error, Expected, Housekeeping, KeyFormat, Loaded, Result,
+    SessionKey, SessionStore, StoreStats, Stored, UnixTime, Version,
 };
 
 use crate::error::{self, BACKEND};
@@ -19,6 +19,23 @@ use crate::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_RESPONSE_TIMEOU
 /// `i64::MAX` seconds can reach a store) are clamped, because redis rejects a TTL whose
 /// millisecond form overflows, and a session that lives a century is a session that never ends.
 pub const MAX_TTL_SECS: u64 = 100 * 365 * 24 * 60 * 60;
+
+/// Values are [`Loaded::envelope`]s (`0x00`, the version's 8 bytes, the record); a bare record
+/// written before versions loads as [`Version::UNTRACKED`].
+///
+/// Compare-and-set, run by the server in one step: `KEYS[1]` the session, `ARGV[1]` the
+/// expected version's 8 bytes, `ARGV[2]` the new value, `ARGV[3]` its TTL in seconds. Reads
+/// only the envelope (`GETRANGE`), never the record. Returns 1 (stored), 0 (no record:
+/// vanished), -1 (another version: conflict, nothing written).
+const CAS_SCRIPT: &str = r#"
+local head = redis.call('GETRANGE', KEYS[1], 0, 8)
+if head == '' then return 0 end
+local version = '\0\0\0\0\0\0\0\0'
+if string.byte(head, 1) == 0 and #head == 9 then version = string.sub(head, 2, 9) end
+if version ~= ARGV[1] then return -1 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"#;
 
 /// The connection a store sends its commands on.
 #[derive(Clone)]
@@ -287,10 +304,49 @@ impl RedisStore {
         }
     }
 
+    /// [`CAS_SCRIPT`] by its SHA-1 (`EVALSHA`), or by its text (`EVAL`, which also caches it)
+    /// when the server does not know it yet (first use, restart, `SCRIPT FLUSH`, a failover to
+    /// a replica that never saw it).
+    async fn compare_and_set(
+        &self,
+        key: &SessionKey,
+        expected: Version,
+        value: &[u8],
+        ttl: u64,
+    ) -> Result<i64> {
+        let invocation = |by_text: bool| {
+            let mut cmd = Cmd::with_capacity(7, value.len() + self.prefix.len() + 160);
+            if by_text {
+                cmd.arg("EVAL").arg(CAS_SCRIPT);
+            } else {
+                cmd.arg("EVALSHA").arg(cas_script_sha());
+            }
+            cmd.arg(1)
+                .arg(PrefixedKey {
+                    prefix: &self.prefix,
+                    key: key.as_str(),
+                })
+                .arg(&expected.get().to_be_bytes()[..])
+                .arg(value)
+                .arg(ttl);
+            cmd
+        };
+        match self.run::<i64>(&invocation(false)).await {
+            Err(e) if error::is_noscript(&e) => self.run(&invocation(true)).await,
+            other => other,
+        }
+    }
+
     /// `DEL k`: how many keys were removed (0 or 1).
     async fn del(&self, key: &SessionKey) -> Result<u64> {
         self.run(&self.command("DEL", key, 1, 0)).await
     }
+}
+
+/// The SHA-1 of [`CAS_SCRIPT`] in hex, as `EVALSHA` wants it (computed once).
+fn cas_script_sha() -> &'static str {
+    static SHA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SHA.get_or_init(|| redis::Script::new(CAS_SCRIPT).get_hash().to_owned())
 }
 
 /// The time to live to send for `expires_at`, or `None` if the record is already expired.
@@ -321,9 +377,15 @@ impl SessionStore for RedisStore {
         KeyFormat::Random
     }
 
-    async fn load(&self, key: &SessionKey) -> Result<Option<Vec<u8>>> {
+    /// Versions live in the value's envelope; a conditional update is one `EVALSHA`.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new().with_compare_and_set(true)
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
         // The reply's bytes are moved out of the parsed value, not copied.
-        self.run(&self.command("GET", key, 1, 0)).await
+        let value: Option<Vec<u8>> = self.run(&self.command("GET", key, 1, 0)).await?;
+        Ok(value.map(Loaded::from_envelope))
     }
 
     async fn create(
@@ -331,18 +393,22 @@ impl SessionStore for RedisStore {
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
+    ) -> Result<Stored> {
         let Some(ttl) = ttl(expires_at) else {
             // Dead on arrival: store nothing, but still never hand out a key someone holds.
             let taken: u64 = self.run(&self.command("EXISTS", key, 1, 0)).await?;
             return if taken > 0 {
                 Err(Error::collision(BACKEND))
             } else {
-                Ok(key.clone())
+                Ok(Stored::untracked(key.clone()))
             };
         };
-        if self.set(key, record, "NX", ttl).await? {
-            Ok(key.clone())
+        let version = Version::fresh();
+        if self
+            .set(key, &Loaded::envelope(version, record), "NX", ttl)
+            .await?
+        {
+            Ok(Stored::new(key.clone(), version))
         } else {
             Err(Error::collision(BACKEND))
         }
@@ -353,16 +419,26 @@ impl SessionStore for RedisStore {
         key: &SessionKey,
         record: &[u8],
         expires_at: UnixTime,
-    ) -> Result<SessionKey> {
-        let stored = match ttl(expires_at) {
-            Some(ttl) => self.set(key, record, "XX", ttl).await?,
+        expected: Expected,
+    ) -> Result<Stored> {
+        let version = Version::fresh();
+        let outcome = match (ttl(expires_at), expected) {
+            (Some(ttl), Expected::Any) => i64::from(
+                self.set(key, &Loaded::envelope(version, record), "XX", ttl)
+                    .await?,
+            ),
+            (Some(ttl), Expected::Version(old)) => {
+                self.compare_and_set(key, old, &Loaded::envelope(version, record), ttl)
+                    .await?
+            }
             // Replacing a live record by an expired one removes it.
-            None => self.del(key).await? > 0,
+            (None, _) => i64::from(self.del(key).await? > 0),
         };
-        if stored {
-            Ok(key.clone())
-        } else {
-            Err(Error::vanished(BACKEND))
+        match outcome {
+            1 => Ok(Stored::new(key.clone(), version)),
+            0 => Err(Error::vanished(BACKEND)),
+            -1 => Err(Error::conflict(BACKEND)),
+            _ => Err(error::unexpected("EVALSHA")),
         }
     }
 

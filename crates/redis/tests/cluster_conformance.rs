@@ -4,9 +4,4 @@
 
 mod common;
 
-sessionkit_conformance::suite!(
-    common::cluster_store(),
-    sessionkit_conformance::Capabilities {
-        clear_expired_counts: false
-    }
-);
+sessionkit_conformance::suite!(common::cluster_store());

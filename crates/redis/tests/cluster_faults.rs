@@ -73,7 +73,11 @@ async fn killed_master_fails_its_calls_and_the_same_store_recovers() {
     for load in loads {
         match load.await.unwrap() {
             Err(_) => panic!("a load hung for {HANG:?} with a master down"),
-            Ok(Ok(v)) => assert_eq!(v.as_deref(), Some(&b"v"[..]), "a surviving master's key"),
+            Ok(Ok(v)) => assert_eq!(
+                v.map(|l| l.record).as_deref(),
+                Some(&b"v"[..]),
+                "a surviving master's key"
+            ),
             Ok(Err(e)) => {
                 assert!(
                     matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
@@ -129,7 +133,7 @@ async fn killed_master_fails_its_calls_and_the_same_store_recovers() {
         let bounded = async {
             store.delete(k).await.unwrap();
             store.create(k, b"again", exp).await.unwrap();
-            store.load(k).await.unwrap()
+            store.load(k).await.unwrap().map(|l| l.record)
         };
         let loaded = timeout(HANG, bounded)
             .await

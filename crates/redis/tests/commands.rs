@@ -25,6 +25,11 @@ async fn url() -> (
     (common::urls(&server).remove(0), server)
 }
 
+/// The record inside a stored value (after its version envelope).
+fn record(value: Vec<u8>) -> Vec<u8> {
+    sessionkit_core::Loaded::from_envelope(value).record
+}
+
 #[tokio::test]
 async fn sessions_are_prefixed_keys_with_the_expiry_as_ttl() {
     let (url, _server) = url().await;
@@ -41,7 +46,7 @@ async fn sessions_are_prefixed_keys_with_the_expiry_as_ttl() {
     let name = format!("sessionkit:{}", key.as_str());
     assert_eq!(store.redis_key(&key), name);
     let stored: Option<Vec<u8>> = conn.get(&name).await.unwrap();
-    assert_eq!(stored.as_deref(), Some(&b"record"[..]));
+    assert_eq!(stored.map(record).as_deref(), Some(&b"record"[..]));
     let ttl: i64 = conn.ttl(&name).await.unwrap();
     assert!((298..=300).contains(&ttl), "ttl {ttl}");
 
@@ -53,23 +58,33 @@ async fn sessions_are_prefixed_keys_with_the_expiry_as_ttl() {
     let ttl: i64 = conn.ttl(&name).await.unwrap();
     assert!((4_998..=5_000).contains(&ttl), "ttl {ttl}");
     let stored: Option<Vec<u8>> = conn.get(&name).await.unwrap();
-    assert_eq!(stored.as_deref(), Some(&b"record"[..]));
+    assert_eq!(stored.map(record).as_deref(), Some(&b"record"[..]));
 
     // update replaces value and TTL
     store
-        .update(&key, b"second", UnixTime::now().add_secs(60))
+        .update(
+            &key,
+            b"second",
+            UnixTime::now().add_secs(60),
+            sessionkit_core::Expected::Any,
+        )
         .await
         .unwrap();
     let ttl: i64 = conn.ttl(&name).await.unwrap();
     assert!((58..=60).contains(&ttl), "ttl {ttl}");
     assert_eq!(
-        store.load(&key).await.unwrap().as_deref(),
+        store.load(&key).await.unwrap().map(|l| l.record).as_deref(),
         Some(&b"second"[..])
     );
 
     // an absurd expiry is clamped, not rejected
     store
-        .update(&key, b"forever", UnixTime::from_secs(i64::MAX))
+        .update(
+            &key,
+            b"forever",
+            UnixTime::from_secs(i64::MAX),
+            sessionkit_core::Expected::Any,
+        )
         .await
         .unwrap();
     let ttl: i64 = conn.ttl(&name).await.unwrap();
@@ -103,7 +118,10 @@ async fn touch_keeps_a_record_alive_past_its_first_expiry() {
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
-    assert_eq!(store.load(&key).await.unwrap().as_deref(), Some(&b"r"[..]));
+    assert_eq!(
+        store.load(&key).await.unwrap().map(|l| l.record).as_deref(),
+        Some(&b"r"[..])
+    );
     store.delete(&key).await.unwrap();
 }
 
@@ -121,7 +139,7 @@ async fn already_expired_records_are_never_stored() {
 
     // create: a free key is handed back, nothing is written
     let free = SessionKey::generate();
-    assert_eq!(store.create(&free, b"dead", past).await.unwrap(), free);
+    assert_eq!(store.create(&free, b"dead", past).await.unwrap().key, free);
     let exists: bool = conn.exists(store.redis_key(&free)).await.unwrap();
     assert!(!exists);
     // ...but a taken key is still a collision, and the live record stays
@@ -130,14 +148,25 @@ async fn already_expired_records_are_never_stored() {
     let err = store.create(&taken, b"dead", past).await.unwrap_err();
     assert!(err.is_collision(), "{err:?}");
     assert_eq!(
-        store.load(&taken).await.unwrap().as_deref(),
+        store
+            .load(&taken)
+            .await
+            .unwrap()
+            .map(|l| l.record)
+            .as_deref(),
         Some(&b"live"[..])
     );
 
     // update: a live record replaced by an expired one is gone; a missing one is vanished
-    store.update(&taken, b"dead", past).await.unwrap();
-    assert_eq!(store.load(&taken).await.unwrap(), None);
-    let err = store.update(&taken, b"dead", past).await.unwrap_err();
+    store
+        .update(&taken, b"dead", past, sessionkit_core::Expected::Any)
+        .await
+        .unwrap();
+    assert_eq!(store.load(&taken).await.unwrap().map(|l| l.record), None);
+    let err = store
+        .update(&taken, b"dead", past, sessionkit_core::Expected::Any)
+        .await
+        .unwrap_err();
     assert!(err.is_vanished(), "{err:?}");
 
     // touch: moving the expiry into the past ends the session; a missing one is vanished
@@ -220,7 +249,7 @@ async fn database_index_and_credentials_come_from_the_url() {
         .unwrap();
     let mut db3 = raw(&url).await;
     let v: Option<Vec<u8>> = db3.get(store.redis_key(&key)).await.unwrap();
-    assert_eq!(v.as_deref(), Some(&b"in db 3"[..]));
+    assert_eq!(v.map(record).as_deref(), Some(&b"in db 3"[..]));
     let mut db0 = raw(&format!("redis://app:s3cret@127.0.0.1:{port}/0")).await;
     let v: Option<Vec<u8>> = db0.get(store.redis_key(&key)).await.unwrap();
     assert_eq!(v, None);
@@ -230,4 +259,76 @@ async fn database_index_and_credentials_come_from_the_url() {
     let err = store.exists(&key).await.unwrap_err();
     assert!(err.is_config(), "{err:?}");
     drop(server);
+}
+
+/// Values written before versions (the bare record) load at version 0, and a session loaded
+/// from one saves with compare-and-set against that version: upgrading logs nobody out. The
+/// saved value carries a version envelope from then on.
+#[tokio::test]
+async fn bare_records_written_before_versions_load_and_save() {
+    let (url, _server) = url().await;
+    let store = RedisStore::connect(&url).await.unwrap();
+    let sessions = sessionkit_core::Sessions::new(store.clone());
+    let mut conn = raw(&url).await;
+    let mut s = sessions.create();
+    s.insert("user", "42").unwrap();
+    s.save().await.unwrap();
+    let key = s.key().cloned().unwrap();
+    let name = store.redis_key(&key);
+    // Rewrite it as an earlier sessionkit did: the record alone.
+    let value: Vec<u8> = conn.get(&name).await.unwrap();
+    let bare = record(value);
+    let _: () = conn.set_ex(&name, &bare, 300).await.unwrap();
+
+    let loaded = store
+        .load(&key)
+        .await
+        .unwrap()
+        .expect("a bare record loads");
+    assert_eq!(loaded.version, sessionkit_core::Version::UNTRACKED);
+    assert_eq!(loaded.record, bare);
+    let mut s = sessions.load(Some(key.as_str())).await.unwrap();
+    assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("42"));
+    s.insert("visits", 1).unwrap();
+    s.save().await.expect("a session from a bare record saves");
+    let value: Vec<u8> = conn.get(&name).await.unwrap();
+    assert_eq!(value[0], sessionkit_core::ENVELOPE_MARKER, "now versioned");
+    let again = sessions.load(Some(key.as_str())).await.unwrap();
+    assert_eq!(again.get::<u64>("visits").unwrap(), Some(1));
+}
+
+/// The compare-and-set script is sent by its SHA-1; a server that lost it (`SCRIPT FLUSH`,
+/// a restart, a failover) gets it once by text, and the update goes through. The update sets
+/// the TTL like a plain `SET … EX`.
+#[tokio::test]
+async fn compare_and_set_survives_a_flushed_script_cache() {
+    let (url, _server) = url().await;
+    let store = RedisStore::connect(&url).await.unwrap();
+    let mut conn = raw(&url).await;
+    let key = SessionKey::generate();
+    let exp = UnixTime::now().add_secs(300);
+    let created = store.create(&key, b"\x01one", exp).await.unwrap();
+    for (i, body) in [&b"\x01two"[..], b"\x01three"].into_iter().enumerate() {
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let current = store.load(&key).await.unwrap().unwrap().version;
+        if i == 0 {
+            assert_eq!(current, created.version);
+        }
+        store
+            .update(
+                &key,
+                body,
+                UnixTime::now().add_secs(120),
+                sessionkit_core::Expected::Version(current),
+            )
+            .await
+            .expect("the update reloads the script");
+        assert_eq!(store.load(&key).await.unwrap().unwrap().record, body);
+    }
+    let ttl: i64 = conn.ttl(store.redis_key(&key)).await.unwrap();
+    assert!((118..=120).contains(&ttl), "ttl {ttl}");
 }

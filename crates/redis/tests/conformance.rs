@@ -3,9 +3,4 @@
 
 mod common;
 
-sessionkit_conformance::suite!(
-    common::single_store(),
-    sessionkit_conformance::Capabilities {
-        clear_expired_counts: false
-    }
-);
+sessionkit_conformance::suite!(common::single_store());

@@ -84,7 +84,12 @@ async fn killed_server_fails_every_call_and_the_same_store_recovers() {
     }
     assert!(recovered, "the store did not reconnect within 50 attempts");
     assert_eq!(
-        store.load(&probe).await.unwrap().as_deref(),
+        store
+            .load(&probe)
+            .await
+            .unwrap()
+            .map(|l| l.record)
+            .as_deref(),
         Some(&b"probe"[..])
     );
 
@@ -131,7 +136,7 @@ async fn slow_server_trips_the_response_timeout() {
     assert!(err.is_timeout(), "{err:?}");
     let err = bounded(
         "an update to a paused server",
-        store.update(&key, b"during", exp),
+        store.update(&key, b"during", exp, sessionkit_core::Expected::Any),
     )
     .await
     .expect_err("still paused");
@@ -155,13 +160,22 @@ async fn slow_server_trips_the_response_timeout() {
     let value = value.expect("the store answers again after the pause");
     // The timed-out update may or may not have been applied by the server when it woke up.
     assert!(
-        matches!(value.as_deref(), Some(b"before") | Some(b"during")),
+        matches!(
+            value.as_ref().map(|l| &l.record[..]),
+            Some(b"before") | Some(b"during")
+        ),
         "{value:?}"
     );
     for i in 0..100u32 {
         let bytes = i.to_be_bytes();
-        store.update(&key, &bytes, exp).await.unwrap();
-        assert_eq!(store.load(&key).await.unwrap().as_deref(), Some(&bytes[..]));
+        store
+            .update(&key, &bytes, exp, sessionkit_core::Expected::Any)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.load(&key).await.unwrap().map(|l| l.record).as_deref(),
+            Some(&bytes[..])
+        );
     }
 }
 

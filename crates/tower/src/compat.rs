@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use sessionkit_core::{
-    Error, Expiry, Record as SkRecord, SessionKey, SessionStore as _, Sessions, UnixTime,
+    Error, Expected, Expiry, Record as SkRecord, SessionKey, SessionStore as _, Sessions, UnixTime,
 };
 use time::OffsetDateTime;
 use tower_sessions_core_014::session::{Id, Record};
@@ -122,7 +122,8 @@ impl SessionStore for TowerSessionsStore {
         let (bytes, expires_at) = self.encode(record)?;
         let store = self.sessions.store();
         let key = key_of(&record.id);
-        match store.update(&key, &bytes, expires_at).await {
+        // tower-sessions' save is an upsert with no version to compare: the last one wins.
+        match store.update(&key, &bytes, expires_at, Expected::Any).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_vanished() => store
                 .create(&key, &bytes, expires_at)
@@ -134,7 +135,7 @@ impl SessionStore for TowerSessionsStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let Some(bytes) = self
+        let Some(loaded) = self
             .sessions
             .store()
             .load(&key_of(id))
@@ -143,7 +144,7 @@ impl SessionStore for TowerSessionsStore {
         else {
             return Ok(None);
         };
-        let record = match self.sessions.config().codecs().decode_owned(bytes) {
+        let record = match self.sessions.config().codecs().decode_owned(loaded.record) {
             Ok(record) => record,
             Err(e) => {
                 tracing::warn!(error = %e, "sessionkit-tower: a stored session does not decode; treating it as absent");
