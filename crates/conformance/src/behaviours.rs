@@ -73,6 +73,7 @@ macro_rules! __for_each_behaviour {
             concurrent_creates_get_distinct_keys,
             clear_expired_removes_only_expired,
             clear_expired_every_runs_until_stopped,
+            what_load_would_refuse_save_refuses_first,
             concurrent_saves_of_different_keys_lose_nothing,
             concurrent_saves_of_one_key_with_fail_policy_count_exactly,
             merge_keeps_other_keys_and_applies_own_changes,
@@ -1050,4 +1051,69 @@ pub async fn clear_expired_every_runs_until_stopped(h: Harness) {
 }
 
 #[allow(dead_code)]
+/// Whatever `load` would refuse, `save` refuses first and stores nothing: a value nested deeper
+/// than `MAX_DEPTH` (a `Value` error, however deep: no stack is exhausted), a record over
+/// `MAX_RECORD_BYTES` or over the store's own limit (`TooLarge`). A new session keeps no key;
+/// a stored one keeps its last good record.
+pub async fn what_load_would_refuse_save_refuses_first(h: Harness) {
+    let sessions = h.sessions();
+    let mut stored = sessions.create();
+    stored.insert("user", "42").unwrap();
+    stored.save().await.unwrap();
+    let cookie = stored.key().unwrap().as_str().to_owned();
+
+    let deep = |levels: usize| {
+        let mut v = json!(1);
+        for _ in 1..levels {
+            v = json!([v]);
+        }
+        v
+    };
+    let at_limit = deep(sessionkit_core::MAX_DEPTH);
+    let mut fine = sessions.load(Some(&cookie)).await.unwrap();
+    fine.insert_value("nested", at_limit.clone());
+    fine.save().await.expect("MAX_DEPTH levels are allowed");
+    // (A cookie session's key is its sealed value: it changes on every save.)
+    let cookie = fine.key().unwrap().as_str().to_owned();
+    let loaded = sessions.load(Some(&cookie)).await.unwrap();
+    assert_eq!(loaded.get_value("nested"), Some(&at_limit));
+    let cookie = loaded.key().unwrap().as_str().to_owned();
+
+    for levels in [sessionkit_core::MAX_DEPTH + 1, 500] {
+        let mut s = sessions.load(Some(&cookie)).await.unwrap();
+        s.insert_value("nested", deep(levels));
+        let err = s.save().await.unwrap_err();
+        assert_eq!(
+            err.kind(),
+            sessionkit_core::ErrorKind::Value,
+            "{levels}: {err:?}"
+        );
+        let mut new = sessions.create();
+        new.insert_value("nested", deep(levels));
+        assert!(new.save().await.is_err());
+        assert!(new.key().is_none(), "a refused new session keeps no key");
+    }
+    let huge = "x".repeat(sessionkit_core::MAX_RECORD_BYTES + 1);
+    let mut s = sessions.load(Some(&cookie)).await.unwrap();
+    s.insert("blob", &huge).unwrap();
+    let err = s.save().await.unwrap_err();
+    assert!(err.is_too_large(), "{err:?}");
+    let mut new = sessions.create();
+    new.insert("blob", &huge).unwrap();
+    assert!(new.save().await.unwrap_err().is_too_large());
+    assert!(new.key().is_none(), "a refused new session keeps no key");
+
+    let after = sessions.load(Some(&cookie)).await.unwrap();
+    assert_eq!(after.get::<String>("user").unwrap().as_deref(), Some("42"));
+    assert_eq!(
+        after.get_value("nested"),
+        Some(&at_limit),
+        "the last good record stays"
+    );
+    assert_eq!(after.get_value("blob"), None);
+    if let Some(key) = after.key() {
+        h.store.delete(key).await.unwrap();
+    }
+}
+
 fn _assert_key_format_is_public(_: KeyFormat) {}

@@ -46,7 +46,9 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 pub use expiry::Expiry;
 pub use info::{Housekeeping, Migration, StoreStats};
 pub use key::{KeyFormat, SessionKey, KEY_ALPHABET, KEY_LEN};
-pub use record::{BincodeCodec, Codec, Codecs, JsonCodec, Record, RecordRef, MAX_DEPTH};
+pub use record::{
+    BincodeCodec, Codec, Codecs, JsonCodec, Record, RecordRef, MAX_DEPTH, MAX_RECORD_BYTES,
+};
 pub use session::{ConflictPolicy, Session, SessionConfig, Sessions, DEFAULT_COOKIE_AGE};
 pub use store::{
     Capabilities, Expected, Loaded, SessionStore, Stored, Version, ENVELOPE_LEN, ENVELOPE_MARKER,

@@ -104,13 +104,36 @@ impl Codecs {
     }
 
     /// Encodes a record with the writer codec.
+    ///
+    /// Refuses what [`decode`](Self::decode) would refuse, so a save can never store a
+    /// session that then loads as none: a value nested deeper than [`MAX_DEPTH`] (an
+    /// [`ErrorKind::Value`] error; checked without recursion, so no depth can exhaust the
+    /// stack) and a record over [`MAX_RECORD_BYTES`] ([`ErrorKind::TooLarge`]).
     pub fn encode(&self, record: RecordRef<'_>) -> Result<Vec<u8>> {
+        for (key, part) in record.data.parts() {
+            // Values still in their stored layout were checked when they were decoded.
+            if let Part::Value(v) = part {
+                if !nested_within_limit(v) {
+                    return Err(Error::new(ErrorKind::Value, "core").with_detail(format!(
+                        "the value under {key:?} is nested more than {MAX_DEPTH} levels deep; \
+                         a session keeps flatter values"
+                    )));
+                }
+            }
+        }
         let hint = match record.data.raw_len() {
             0 => 64 + record.data.len() * 48,
             loaded => loaded + 256,
         };
         let mut out = Vec::with_capacity(hint);
         self.writer.encode(record, &mut out)?;
+        if out.len() > MAX_RECORD_BYTES {
+            return Err(Error::new(ErrorKind::TooLarge, "core").with_detail(format!(
+                "the session record would be {} bytes, over the {MAX_RECORD_BYTES} any record \
+                 may be",
+                out.len()
+            )));
+        }
         Ok(out)
     }
 
@@ -146,9 +169,27 @@ const JSON_V1: u8 = b'{';
 /// Deeper nesting than this in stored values is rejected when decoding, so hostile bytes cannot
 /// exhaust the stack.
 pub const MAX_DEPTH: usize = 64;
-/// Stored records larger than this are rejected when decoding with the bincode codec, so a
+/// Records larger than this are refused when encoding and rejected when decoding, so a
 /// corrupted length prefix cannot make us allocate gigabytes.
-const MAX_DECODE_BYTES: usize = 64 * 1024 * 1024;
+pub const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
+const MAX_DECODE_BYTES: usize = MAX_RECORD_BYTES;
+
+/// Whether `v` nests at most [`MAX_DEPTH`] levels (a scalar is one level, as when decoding),
+/// found without recursion.
+fn nested_within_limit(v: &Value) -> bool {
+    let mut stack = vec![(v, 1usize)];
+    while let Some((v, level)) = stack.pop() {
+        if level > MAX_DEPTH {
+            return false;
+        }
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, level + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, level + 1))),
+            _ => {}
+        }
+    }
+    true
+}
 /// Containers reserve at most this many slots up front; larger ones grow as they decode.
 const PREALLOC: usize = 256;
 
