@@ -15,7 +15,7 @@
 //! value only truncates the decoded buffer: the record is returned without another copy.
 //!
 //! A value is accepted at `now` only if its MAC (or AEAD tag) verifies with one of the
-//! configured secrets, `now - issued_at <= max_age` and `expires_at > now`.
+//! configured secrets, `now - issued_at <= max_age` and `now <= expires_at` (both inclusive).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
@@ -288,7 +288,9 @@ impl Sealer {
         if now.secs_after(issued_at) > self.max_age {
             return Err(Reject::TooOld);
         }
-        if expires_at.ttl_at(now).is_none() {
+        // Inclusive, like the max age (and Django's): a session whose expiry is its issue
+        // time + the cookie age is still valid exactly that old.
+        if expires_at.secs_after(now) < 0 {
             return Err(Reject::Expired);
         }
         if flags & FLAG_DEFLATE != 0 {

@@ -220,3 +220,36 @@ async fn values_sealed_by_an_earlier_build_still_open() {
         "issued in 2023: past two weeks"
     );
 }
+
+/// A cookie exactly `SESSION_COOKIE_AGE` old is accepted, as Django accepts it (its max-age
+/// check is inclusive), and refused a second later — through `Sessions`, where the sealed
+/// expiry of a default session is its issue time + the cookie age.
+#[tokio::test]
+async fn a_cookie_exactly_the_cookie_age_old_is_valid() {
+    let age = Duration::from_secs(1);
+    let store = store(CookieConfig::new(SECRET).with_max_age(age));
+    let sessions = Sessions::with_config(
+        store,
+        sessionkit_core::SessionConfig::default().with_cookie_age(age),
+    );
+    // Start right after a second turns, so that "one second later" is the next second.
+    let wait = 1_000
+        - (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 1_000) as u64;
+    tokio::time::sleep(Duration::from_millis(wait + 20)).await;
+    let issued = UnixTime::now();
+    let cookie = login(&sessions).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    if UnixTime::now().secs_after(issued) == 1 {
+        assert_eq!(
+            user_id(&sessions, &cookie).await,
+            Some(42),
+            "exactly the cookie age old"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(user_id(&sessions, &cookie).await, None, "a second past it");
+}

@@ -264,8 +264,10 @@ impl Sessions {
         // A server-side store enforces expiry itself (and `touch` moves it there without
         // rewriting the record); a store that keeps sessions in the client can only rely on the
         // expiry written inside the record.
+        // Inclusive there, as the cookie's max age (Django's `signing.loads(max_age=)`): a
+        // session exactly its cookie age old is still valid.
         let server_side = self.inner.store.key_format().is_server_side();
-        if !server_side && record.expires_at.ttl_at(UnixTime::now()).is_none() {
+        if !server_side && record.expires_at.secs_after(UnixTime::now()) < 0 {
             return Ok(self.create());
         }
         let mut session = Session::empty(self.clone(), Some(key));
