@@ -185,6 +185,133 @@ impl Capabilities {
 /// round trip); a store that cannot (cookies: the client holds the state) says so, returns
 /// [`Version::UNTRACKED`] and takes every update as [`Expected::Any`].
 ///
+/// # What a store can rely on
+///
+/// Through [`Sessions`](crate::Sessions) (how every application and middleware uses a store):
+///
+/// - every key matches [`key_format`](SessionStore::key_format) — malformed or hostile values
+///   clients present never reach the store;
+/// - `create`, `update` and `touch` are never handed an `expires_at` that has already passed
+///   (`Session` deletes such a session instead);
+/// - every record is at most [`MAX_RECORD_BYTES`](crate::MAX_RECORD_BYTES) and its values nest
+///   at most [`MAX_DEPTH`](crate::MAX_DEPTH) levels;
+/// - `update` carries [`Expected::Version`] with a version this store returned, unless the
+///   application chose [`ConflictPolicy::Overwrite`](crate::ConflictPolicy) or the store does
+///   not declare compare-and-set.
+///
+/// # A complete store
+///
+/// In-process, behind one mutex — what every back end does, in the smallest form: expiry
+/// enforced on every read, insert-if-absent, replace-if-present, compare-and-set, versions that
+/// change on every write. (`sessionkit-locmem` is the production version of this.)
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+///
+/// use sessionkit_core::{
+///     async_trait, Capabilities, Error, Expected, KeyFormat, Loaded, Result, SessionKey,
+///     SessionStore, Sessions, Stored, UnixTime, Version,
+/// };
+///
+/// #[derive(Debug, Default)]
+/// struct MapStore {
+///     // key → (record, expires_at, version); `last` is the last version handed out.
+///     map: Mutex<(HashMap<SessionKey, (Vec<u8>, UnixTime, Version)>, Version)>,
+/// }
+///
+/// fn live(expires_at: UnixTime) -> bool {
+///     expires_at.ttl_at(UnixTime::now()).is_some()
+/// }
+///
+/// #[async_trait]
+/// impl SessionStore for MapStore {
+///     fn key_format(&self) -> KeyFormat {
+///         KeyFormat::Random
+///     }
+///     fn capabilities(&self) -> Capabilities {
+///         Capabilities::new().with_compare_and_set(true)
+///     }
+///     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
+///         let (map, _) = &*self.map.lock().unwrap();
+///         Ok(map
+///             .get(key)
+///             .filter(|(_, exp, _)| live(*exp))
+///             .map(|(record, _, v)| Loaded::new(record.clone(), *v)))
+///     }
+///     async fn create(&self, key: &SessionKey, record: &[u8], exp: UnixTime) -> Result<Stored> {
+///         let (map, last) = &mut *self.map.lock().unwrap();
+///         if map.get(key).is_some_and(|(_, e, _)| live(*e)) {
+///             return Err(Error::collision("map")); // never overwrite
+///         }
+///         *last = last.next();
+///         map.insert(key.clone(), (record.to_vec(), exp, *last));
+///         Ok(Stored::new(key.clone(), *last))
+///     }
+///     async fn update(
+///         &self,
+///         key: &SessionKey,
+///         record: &[u8],
+///         exp: UnixTime,
+///         expected: Expected,
+///     ) -> Result<Stored> {
+///         let (map, last) = &mut *self.map.lock().unwrap();
+///         let Some(entry) = map.get_mut(key).filter(|(_, e, _)| live(*e)) else {
+///             return Err(Error::vanished("map")); // never resurrect
+///         };
+///         if matches!(expected, Expected::Version(v) if v != entry.2) {
+///             return Err(Error::conflict("map")); // never lose another request's write
+///         }
+///         *last = last.next();
+///         *entry = (record.to_vec(), exp, *last);
+///         Ok(Stored::new(key.clone(), *last))
+///     }
+///     async fn touch(&self, key: &SessionKey, exp: UnixTime) -> Result<()> {
+///         let (map, _) = &mut *self.map.lock().unwrap();
+///         match map.get_mut(key).filter(|(_, e, _)| live(*e)) {
+///             Some(entry) => Ok(entry.1 = exp),
+///             None => Err(Error::vanished("map")),
+///         }
+///     }
+///     async fn delete(&self, key: &SessionKey) -> Result<()> {
+///         self.map.lock().unwrap().0.remove(key);
+///         Ok(())
+///     }
+///     async fn exists(&self, key: &SessionKey) -> Result<bool> {
+///         Ok(self.load(key).await?.is_some())
+///     }
+///     async fn clear_expired(&self) -> Result<u64> {
+///         let (map, _) = &mut *self.map.lock().unwrap();
+///         let before = map.len();
+///         map.retain(|_, (_, e, _)| live(*e));
+///         Ok((before - map.len()) as u64)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<()> {
+/// let sessions = Sessions::new(MapStore::default());
+/// let mut login = sessions.create();
+/// login.insert("user", "42")?;
+/// login.save().await?;
+/// let cookie = login.key().unwrap().as_str().to_owned();
+///
+/// // Two requests load the same version and change different keys: both changes survive.
+/// let mut page = sessions.load(Some(&cookie)).await?;
+/// let mut xhr = sessions.load(Some(&cookie)).await?;
+/// page.insert("page", 1)?;
+/// xhr.insert("xhr", 2)?;
+/// page.save().await?;
+/// xhr.save().await?; // a conflict, merged: reloaded, `xhr` re-applied, saved
+/// let now = sessions.load(Some(&cookie)).await?;
+/// assert_eq!(now.get::<u32>("page")?, Some(1));
+/// assert_eq!(now.get::<u32>("xhr")?, Some(2));
+/// # Ok(()) }
+/// ```
+///
+/// The conformance suite (`sessionkit-conformance`, one line: `suite!(async { MyStore::new() })`)
+/// runs every behaviour of the contract against a store.
+///
 /// `Arc<dyn SessionStore>` is a `SessionStore` too.
 #[async_trait]
 pub trait SessionStore: std::fmt::Debug + Send + Sync + 'static {
