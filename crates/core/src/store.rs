@@ -277,9 +277,6 @@ impl Capabilities {
 ///         self.map.lock().unwrap().0.remove(key);
 ///         Ok(())
 ///     }
-///     async fn exists(&self, key: &SessionKey) -> Result<bool> {
-///         Ok(self.load(key).await?.is_some())
-///     }
 ///     async fn clear_expired(&self) -> Result<u64> {
 ///         let (map, _) = &mut *self.map.lock().unwrap();
 ///         let before = map.len();
@@ -359,8 +356,11 @@ pub trait SessionStore: std::fmt::Debug + Send + Sync + 'static {
     /// Deletes the record under `key`; deleting a missing record is not an error.
     async fn delete(&self, key: &SessionKey) -> Result<()>;
 
-    /// Whether a live record exists under `key`.
-    async fn exists(&self, key: &SessionKey) -> Result<bool>;
+    /// Whether a live record exists under `key`. The default loads it; a store with a cheaper
+    /// question (redis `EXISTS`, a `COUNT`) answers that instead.
+    async fn exists(&self, key: &SessionKey) -> Result<bool> {
+        Ok(self.load(key).await?.is_some())
+    }
 
     /// Removes expired records and returns how many were removed. Stores whose server expires
     /// records by itself (redis, memcached) return `Ok(0)`.
