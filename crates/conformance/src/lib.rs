@@ -68,7 +68,7 @@ impl Harness {
 
     /// The stored bytes under `key` (without their version), as the store returns them.
     pub async fn bytes(&self, key: &SessionKey) -> Option<Vec<u8>> {
-        self.store.load(key).await.unwrap().map(|l| l.record)
+        stored(&*self.store, key).await
     }
 
     /// Whether the store compares and sets ([`Capabilities::compare_and_set`]).
@@ -115,6 +115,12 @@ macro_rules! __emit_test {
             }
         )*
     };
+}
+
+/// The bytes `store` holds under `key` (without their version), for tests; panics if the
+/// store fails.
+pub async fn stored<S: SessionStore + ?Sized>(store: &S, key: &SessionKey) -> Option<Vec<u8>> {
+    store.load(key).await.expect("load").map(|l| l.record)
 }
 
 /// A store that keeps something alive as long as it lives — typically the throwaway server it

@@ -56,7 +56,8 @@ pub enum ConflictPolicy {
     /// session with this request's; the expiry is this request's if it set one. So two
     /// requests changing different keys both survive, and two changing one key end with one
     /// of their values — never a torn value, never a resurrected session. It is per key, not a
-    /// transaction: a request that reads `a` and writes `b` from it is not re-run.
+    /// transaction: a request that reads `a` and writes `b` from it is not re-run. The pauses
+    /// between rounds use tokio's timer (a runtime built with `enable_all` or `enable_time`).
     #[default]
     Merge,
     /// Report the conflict ([`Error::is_conflict`]) and write nothing: the application retries

@@ -89,10 +89,17 @@ impl Loaded {
     /// then the record.
     pub fn envelope(version: Version, record: &[u8]) -> Vec<u8> {
         let mut value = Vec::with_capacity(ENVELOPE_LEN + record.len());
-        value.push(ENVELOPE_MARKER);
-        value.extend_from_slice(&version.get().to_be_bytes());
+        value.extend_from_slice(&Self::envelope_header(version));
         value.extend_from_slice(record);
         value
+    }
+
+    /// The [`envelope`](Self::envelope)'s first [`ENVELOPE_LEN`] bytes, for a store that writes
+    /// them and the record into its own buffer without building the value first.
+    pub fn envelope_header(version: Version) -> [u8; ENVELOPE_LEN] {
+        let mut header = [ENVELOPE_MARKER; ENVELOPE_LEN];
+        header[1..].copy_from_slice(&version.get().to_be_bytes());
+        header
     }
 
     /// The record and version of a value [`envelope`](Self::envelope) made. A value without an

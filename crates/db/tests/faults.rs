@@ -92,11 +92,8 @@ async fn killed_database_fails_calls_and_the_same_store_recovers(service: Servic
     }
     assert!(recovered, "the store did not recover within 100 attempts");
     assert_eq!(
-        store
-            .load(&probe)
+        sessionkit_conformance::stored(&store, &probe)
             .await
-            .unwrap()
-            .map(|l| l.record)
             .as_deref(),
         Some(&b"probe"[..])
     );

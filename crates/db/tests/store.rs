@@ -117,7 +117,7 @@ async fn migrate_is_idempotent_concurrent_and_self_healing(backend: Backend) {
     let exp = UnixTime::now().add_secs(600);
     stores[0].create(&key, b"x", exp).await.unwrap();
     assert_eq!(
-        stores[3].load(&key).await.unwrap().map(|l| l.record),
+        sessionkit_conformance::stored(&stores[3], &key).await,
         Some(bytes("x"))
     );
 
@@ -134,7 +134,7 @@ async fn migrate_is_idempotent_concurrent_and_self_healing(backend: Backend) {
     assert_eq!(count(&url, &recorded).await, 2);
     stores[0].create(&key, b"y", exp).await.unwrap();
     assert_eq!(
-        stores[2].load(&key).await.unwrap().map(|l| l.record),
+        sessionkit_conformance::stored(&stores[2], &key).await,
         Some(bytes("y"))
     );
     drop(stores);
@@ -168,7 +168,7 @@ async fn clear_expired_in_batches(backend: Backend) {
     assert_eq!(store.clear_expired().await.unwrap(), expired as u64);
     for (key, data) in &live {
         assert_eq!(
-            store.load(key).await.unwrap().map(|l| l.record),
+            sessionkit_conformance::stored(&store.store, key).await,
             Some(bytes(data))
         );
     }
@@ -195,7 +195,7 @@ async fn identical_update_and_touch_are_not_vanished(backend: Backend) {
         store.touch(&key, exp).await.expect("identical touch");
     }
     assert_eq!(
-        store.load(&key).await.unwrap().map(|l| l.record),
+        sessionkit_conformance::stored(&store.store, &key).await,
         Some(bytes("same"))
     );
     // And a missing key still is vanished.
@@ -365,16 +365,16 @@ async fn odd_rows_do_not_panic(backend: Backend) {
         .await
         .expect("migrate adopts the existing table");
     assert_eq!(
-        store.load(&null_data).await.unwrap().map(|l| l.record),
+        sessionkit_conformance::stored(&store, &null_data).await,
         None
     );
     assert_eq!(
-        store.load(&null_expiry).await.unwrap().map(|l| l.record),
+        sessionkit_conformance::stored(&store, &null_expiry).await,
         None
     );
     assert!(!store.exists(&null_expiry).await.unwrap());
     assert_eq!(
-        store.load(&empty).await.unwrap().map(|l| l.record),
+        sessionkit_conformance::stored(&store, &empty).await,
         Some(Vec::new())
     );
     let sessions = Sessions::new(store.clone());
@@ -392,7 +392,7 @@ async fn odd_rows_do_not_panic(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        store.load(&forever).await.unwrap().map(|l| l.record),
+        sessionkit_conformance::stored(&store, &forever).await,
         Some(bytes("f"))
     );
     let long_ago = SessionKey::generate();
@@ -400,7 +400,10 @@ async fn odd_rows_do_not_panic(backend: Backend) {
         .create(&long_ago, b"g", UnixTime::from_secs(i64::MIN))
         .await
         .unwrap();
-    assert_eq!(store.load(&long_ago).await.unwrap().map(|l| l.record), None);
+    assert_eq!(
+        sessionkit_conformance::stored(&store, &long_ago).await,
+        None
+    );
     assert!(store.clear_expired().await.unwrap() >= 1);
     drop(place);
 }
@@ -448,7 +451,7 @@ async fn lock_waits_time_out(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        store.load(&key).await.unwrap().map(|l| l.record),
+        sessionkit_conformance::stored(&store.store, &key).await,
         Some(bytes("after"))
     );
 }
@@ -515,7 +518,7 @@ async fn exhausted_pool_times_out(backend: Backend) {
         .unwrap()
         .expect("the blocked update went through once the lock was released");
     assert_eq!(
-        store.load(&key).await.unwrap().map(|l| l.record),
+        sessionkit_conformance::stored(&store.store, &key).await,
         Some(bytes("blocked"))
     );
 }

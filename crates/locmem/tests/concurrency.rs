@@ -42,7 +42,7 @@ async fn thirty_two_tasks_keep_their_own_sessions() {
                 }
             }
             for (i, k) in keys.iter().enumerate() {
-                let got = store.load(k).await.unwrap().map(|l| l.record);
+                let got = sessionkit_conformance::stored(&store, k).await;
                 assert_eq!(got, Some(record(task, i, 2)), "task {task} session {i}");
                 if i % 2 == 0 {
                     store.delete(k).await.unwrap();
@@ -59,7 +59,7 @@ async fn thirty_two_tasks_keep_their_own_sessions() {
     for (task, keys) in all.iter().enumerate() {
         for (i, k) in keys.iter().enumerate() {
             let expected = (i % 2 == 1).then(|| record(task, i, 2));
-            assert_eq!(store.load(k).await.unwrap().map(|l| l.record), expected);
+            assert_eq!(sessionkit_conformance::stored(&store, k).await, expected);
         }
     }
 }
@@ -96,7 +96,7 @@ async fn racing_creates_admit_exactly_one() {
         assert_eq!(wins.load(Ordering::SeqCst), 1, "round {round}");
         let winner = winner.unwrap();
         assert_eq!(
-            store.load(&key).await.unwrap().map(|l| l.record),
+            sessionkit_conformance::stored(&store, &key).await,
             Some(record(winner, round, 0)),
             "a losing create overwrote the winner"
         );
@@ -142,7 +142,7 @@ async fn updates_racing_a_delete_never_resurrect() {
             h.await.unwrap();
         }
         assert_eq!(
-            store.load(&key).await.unwrap().map(|l| l.record),
+            sessionkit_conformance::stored(&store, &key).await,
             None,
             "round {round}"
         );

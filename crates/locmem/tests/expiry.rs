@@ -168,7 +168,7 @@ async fn already_expired_writes_leave_nothing_servable() {
     let key = SessionKey::generate();
 
     store.create(&key, b"r", now.add_secs(-1)).await.unwrap();
-    assert_eq!(store.load(&key).await.unwrap().map(|l| l.record), None);
+    assert_eq!(sessionkit_conformance::stored(&store, &key).await, None);
     assert_eq!(store.len(), 0);
 
     store.create(&key, b"r", now.add_secs(600)).await.unwrap();
@@ -176,7 +176,7 @@ async fn already_expired_writes_leave_nothing_servable() {
         .update(&key, b"r2", now, sessionkit_core::Expected::Any)
         .await
         .unwrap();
-    assert_eq!(store.load(&key).await.unwrap().map(|l| l.record), None);
+    assert_eq!(sessionkit_conformance::stored(&store, &key).await, None);
     assert_eq!(store.len(), 0);
 
     store.create(&key, b"r", now.add_secs(600)).await.unwrap();
@@ -190,7 +190,7 @@ async fn keys_of_another_format_are_refused_without_panicking() {
     let store = LocMemStore::default();
     let token = SessionKey::parse("not-a-random-key", KeyFormat::Token { max_len: 64 }).unwrap();
     let exp = UnixTime::now().add_secs(60);
-    assert_eq!(store.load(&token).await.unwrap().map(|l| l.record), None);
+    assert_eq!(sessionkit_conformance::stored(&store, &token).await, None);
     assert!(!store.exists(&token).await.unwrap());
     store.delete(&token).await.unwrap();
     assert!(store

@@ -78,7 +78,7 @@ async fn three_servers_each_key_on_exactly_one_and_a_fourth_moves_about_a_quarte
         .unwrap();
     for (i, key) in keys.iter().enumerate() {
         assert_eq!(
-            shuffled.load(key).await.unwrap().map(|l| l.record),
+            sessionkit_conformance::stored(&shuffled, key).await,
             Some(format!("session {i}").into_bytes())
         );
     }
@@ -90,7 +90,7 @@ async fn three_servers_each_key_on_exactly_one_and_a_fourth_moves_about_a_quarte
         .unwrap();
     let mut moved = 0;
     for (i, key) in keys.iter().enumerate() {
-        match four.load(key).await.unwrap().map(|l| l.record) {
+        match sessionkit_conformance::stored(&four, key).await {
             Some(bytes) => {
                 assert_eq!(bytes, format!("session {i}").into_bytes());
                 assert_eq!(four.server_for(key), three.server_for(key));

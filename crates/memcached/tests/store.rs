@@ -35,11 +35,8 @@ async fn create_collision_is_reported_by_the_meta_protocol() {
         assert!(err.is_collision(), "{err:?}");
     }
     assert_eq!(
-        t.store
-            .load(&key)
+        sessionkit_conformance::stored(&t.store, &key)
             .await
-            .unwrap()
-            .map(|l| l.record)
             .as_deref(),
         Some(&b"first"[..])
     );
@@ -61,7 +58,7 @@ async fn create_collision_is_reported_by_the_meta_protocol() {
     }
     assert_eq!(won.len(), 1, "{won:?}");
     assert_eq!(
-        t.store.load(&other).await.unwrap().map(|l| l.record),
+        sessionkit_conformance::stored(&t.store, &other).await,
         Some(won)
     );
 }
@@ -75,11 +72,8 @@ async fn ttl_over_30_days_is_sent_as_an_absolute_time() {
         let exp = now.add_secs(days * DAY);
         t.store.create(&key, b"long", exp).await.unwrap();
         assert_eq!(
-            t.store
-                .load(&key)
+            sessionkit_conformance::stored(&t.store, &key)
                 .await
-                .unwrap()
-                .map(|l| l.record)
                 .as_deref(),
             Some(&b"long"[..]),
             "a {days}-day session expired at once"
@@ -102,11 +96,8 @@ async fn ttl_over_30_days_is_sent_as_an_absolute_time() {
         let left = remaining_ttl(&t.store, &key).await.expect("touched");
         assert!((days * DAY - 5..=days * DAY + 2).contains(&left));
         assert_eq!(
-            t.store
-                .load(&key)
+            sessionkit_conformance::stored(&t.store, &key)
                 .await
-                .unwrap()
-                .map(|l| l.record)
                 .as_deref(),
             Some(&b"longer"[..])
         );
@@ -136,11 +127,8 @@ async fn expiry_beyond_2038_is_clamped_not_wrapped() {
     let far = UnixTime::from_secs(7_258_118_400);
     t.store.create(&key, b"far", far).await.unwrap();
     assert_eq!(
-        t.store
-            .load(&key)
+        sessionkit_conformance::stored(&t.store, &key)
             .await
-            .unwrap()
-            .map(|l| l.record)
             .as_deref(),
         Some(&b"far"[..])
     );
@@ -163,7 +151,7 @@ async fn already_expired_records_are_never_servable() {
         // create: nothing stored.
         let key = SessionKey::generate();
         assert_eq!(t.store.create(&key, b"x", past).await.unwrap().key, key);
-        assert_eq!(t.store.load(&key).await.unwrap().map(|l| l.record), None);
+        assert_eq!(sessionkit_conformance::stored(&t.store, &key).await, None);
         assert!(!t.store.exists(&key).await.unwrap());
 
         // update of a live record to an expired time: the record goes.
@@ -172,7 +160,7 @@ async fn already_expired_records_are_never_servable() {
             .update(&key, b"y", past, sessionkit_core::Expected::Any)
             .await
             .unwrap();
-        assert_eq!(t.store.load(&key).await.unwrap().map(|l| l.record), None);
+        assert_eq!(sessionkit_conformance::stored(&t.store, &key).await, None);
         // ... and of a missing record: vanished, nothing created.
         let err = t
             .store
@@ -180,12 +168,12 @@ async fn already_expired_records_are_never_servable() {
             .await
             .unwrap_err();
         assert!(err.is_vanished(), "{err:?}");
-        assert_eq!(t.store.load(&key).await.unwrap().map(|l| l.record), None);
+        assert_eq!(sessionkit_conformance::stored(&t.store, &key).await, None);
 
         // touch to an expired time: the record goes; missing: vanished.
         t.store.create(&key, b"x", live).await.unwrap();
         t.store.touch(&key, past).await.unwrap();
-        assert_eq!(t.store.load(&key).await.unwrap().map(|l| l.record), None);
+        assert_eq!(sessionkit_conformance::stored(&t.store, &key).await, None);
         assert!(t.store.touch(&key, past).await.unwrap_err().is_vanished());
     }
 }
@@ -221,17 +209,14 @@ async fn records_above_the_item_limit_are_too_large_not_dropped() {
 
     // The connections are still in step with the server afterwards.
     assert_eq!(
-        t.store.load(&key).await.unwrap().map(|l| l.record),
+        sessionkit_conformance::stored(&t.store, &key).await,
         Some(big)
     );
     let small = SessionKey::generate();
     t.store.create(&small, b"ok", exp).await.unwrap();
     assert_eq!(
-        t.store
-            .load(&small)
+        sessionkit_conformance::stored(&t.store, &small)
             .await
-            .unwrap()
-            .map(|l| l.record)
             .as_deref(),
         Some(&b"ok"[..])
     );
@@ -286,7 +271,7 @@ async fn keys_are_prefixed_and_the_default_prefix_is_namespaced() {
     // Another prefix is another namespace.
     let other = common::store(1).await;
     assert_eq!(
-        other.store.load(&key).await.unwrap().map(|l| l.record),
+        sessionkit_conformance::stored(&other.store, &key).await,
         None
     );
 }
@@ -322,7 +307,9 @@ async fn bad_configuration_is_a_config_error() {
         .await
         .unwrap();
     assert_eq!(
-        store.load(&key).await.unwrap().map(|l| l.record).as_deref(),
+        sessionkit_conformance::stored(&store, &key)
+            .await
+            .as_deref(),
         Some(&b"edge"[..])
     );
 }
@@ -381,11 +368,8 @@ async fn touch_moves_the_expiry_without_rewriting() {
     let left = remaining_ttl(&t.store, &key).await.unwrap();
     assert!((4_990..=5_000).contains(&left), "{left}");
     assert_eq!(
-        t.store
-            .load(&key)
+        sessionkit_conformance::stored(&t.store, &key)
             .await
-            .unwrap()
-            .map(|l| l.record)
             .as_deref(),
         Some(&b"keep"[..])
     );

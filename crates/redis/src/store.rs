@@ -9,7 +9,7 @@ use redis::aio::ConnectionManager;
 use redis::{Cmd, FromRedisValue, RedisResult, RedisWrite, ToRedisArgs, Value};
 use sessionkit_core::{
     async_trait, Capabilities, Error, Expected, Housekeeping, KeyFormat, Loaded, Result,
-    SessionKey, SessionStore, StoreStats, Stored, UnixTime, Version,
+    SessionKey, SessionStore, StoreStats, Stored, UnixTime, Version, ENVELOPE_LEN,
 };
 
 use crate::error::{self, BACKEND};
@@ -285,17 +285,18 @@ impl RedisStore {
         }
     }
 
-    /// `SET k v <NX|XX> EX ttl`: whether the server stored the value (nil = the condition
-    /// failed).
+    /// `SET k <version + record> <NX|XX> EX ttl`: whether the server stored the value (nil =
+    /// the condition failed).
     async fn set(
         &self,
         key: &SessionKey,
-        record: &[u8],
+        value: Enveloped<'_>,
         condition: &str,
         ttl: u64,
     ) -> Result<bool> {
-        let mut cmd = self.command("SET", key, 5, record.len() + 2 + 2 + 20);
-        cmd.arg(record).arg(condition).arg("EX").arg(ttl);
+        let room = ENVELOPE_LEN + value.record.len() + 2 + 2 + 20;
+        let mut cmd = self.command("SET", key, 5, room);
+        cmd.arg(value).arg(condition).arg("EX").arg(ttl);
         match self.run::<Value>(&cmd).await? {
             Value::Okay => Ok(true),
             Value::SimpleString(s) if s == "OK" => Ok(true),
@@ -311,11 +312,12 @@ impl RedisStore {
         &self,
         key: &SessionKey,
         expected: Version,
-        value: &[u8],
+        value: Enveloped<'_>,
         ttl: u64,
     ) -> Result<i64> {
+        let room = ENVELOPE_LEN + value.record.len() + self.prefix.len() + 160;
         let invocation = |by_text: bool| {
-            let mut cmd = Cmd::with_capacity(7, value.len() + self.prefix.len() + 160);
+            let mut cmd = Cmd::with_capacity(7, room);
             if by_text {
                 cmd.arg("EVAL").arg(CAS_SCRIPT);
             } else {
@@ -327,7 +329,7 @@ impl RedisStore {
                     key: key.as_str(),
                 })
                 .arg(&expected.get().to_be_bytes()[..])
-                .arg(value)
+                .arg(&value)
                 .arg(ttl);
             cmd
         };
@@ -360,6 +362,22 @@ fn ttl(expires_at: UnixTime) -> Option<u64> {
 struct PrefixedKey<'a> {
     prefix: &'a str,
     key: &'a str,
+}
+
+/// A record behind its version envelope ([`Loaded::envelope`]) written as one command argument,
+/// without building the value first.
+struct Enveloped<'a> {
+    version: Version,
+    record: &'a [u8],
+}
+
+impl ToRedisArgs for Enveloped<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        // The writer appends to a Vec, which cannot fail.
+        let _ = arg.write_all(&Loaded::envelope_header(self.version));
+        let _ = arg.write_all(self.record);
+    }
 }
 
 impl ToRedisArgs for PrefixedKey<'_> {
@@ -405,7 +423,7 @@ impl SessionStore for RedisStore {
         };
         let version = Version::fresh();
         if self
-            .set(key, &Loaded::envelope(version, record), "NX", ttl)
+            .set(key, Enveloped { version, record }, "NX", ttl)
             .await?
         {
             Ok(Stored::new(key.clone(), version))
@@ -424,11 +442,11 @@ impl SessionStore for RedisStore {
         let version = Version::fresh();
         let outcome = match (ttl(expires_at), expected) {
             (Some(ttl), Expected::Any) => i64::from(
-                self.set(key, &Loaded::envelope(version, record), "XX", ttl)
+                self.set(key, Enveloped { version, record }, "XX", ttl)
                     .await?,
             ),
             (Some(ttl), Expected::Version(old)) => {
-                self.compare_and_set(key, old, &Loaded::envelope(version, record), ttl)
+                self.compare_and_set(key, old, Enveloped { version, record }, ttl)
                     .await?
             }
             // Replacing a live record by an expired one removes it.

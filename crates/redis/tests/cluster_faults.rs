@@ -133,7 +133,7 @@ async fn killed_master_fails_its_calls_and_the_same_store_recovers() {
         let bounded = async {
             store.delete(k).await.unwrap();
             store.create(k, b"again", exp).await.unwrap();
-            store.load(k).await.unwrap().map(|l| l.record)
+            sessionkit_conformance::stored(&store, k).await
         };
         let loaded = timeout(HANG, bounded)
             .await

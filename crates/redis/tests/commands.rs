@@ -73,7 +73,9 @@ async fn sessions_are_prefixed_keys_with_the_expiry_as_ttl() {
     let ttl: i64 = conn.ttl(&name).await.unwrap();
     assert!((58..=60).contains(&ttl), "ttl {ttl}");
     assert_eq!(
-        store.load(&key).await.unwrap().map(|l| l.record).as_deref(),
+        sessionkit_conformance::stored(&store, &key)
+            .await
+            .as_deref(),
         Some(&b"second"[..])
     );
 
@@ -119,7 +121,9 @@ async fn touch_keeps_a_record_alive_past_its_first_expiry() {
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
     assert_eq!(
-        store.load(&key).await.unwrap().map(|l| l.record).as_deref(),
+        sessionkit_conformance::stored(&store, &key)
+            .await
+            .as_deref(),
         Some(&b"r"[..])
     );
     store.delete(&key).await.unwrap();
@@ -148,11 +152,8 @@ async fn already_expired_records_are_never_stored() {
     let err = store.create(&taken, b"dead", past).await.unwrap_err();
     assert!(err.is_collision(), "{err:?}");
     assert_eq!(
-        store
-            .load(&taken)
+        sessionkit_conformance::stored(&store, &taken)
             .await
-            .unwrap()
-            .map(|l| l.record)
             .as_deref(),
         Some(&b"live"[..])
     );
@@ -162,7 +163,7 @@ async fn already_expired_records_are_never_stored() {
         .update(&taken, b"dead", past, sessionkit_core::Expected::Any)
         .await
         .unwrap();
-    assert_eq!(store.load(&taken).await.unwrap().map(|l| l.record), None);
+    assert_eq!(sessionkit_conformance::stored(&store, &taken).await, None);
     let err = store
         .update(&taken, b"dead", past, sessionkit_core::Expected::Any)
         .await

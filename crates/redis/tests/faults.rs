@@ -84,11 +84,8 @@ async fn killed_server_fails_every_call_and_the_same_store_recovers() {
     }
     assert!(recovered, "the store did not reconnect within 50 attempts");
     assert_eq!(
-        store
-            .load(&probe)
+        sessionkit_conformance::stored(&store, &probe)
             .await
-            .unwrap()
-            .map(|l| l.record)
             .as_deref(),
         Some(&b"probe"[..])
     );
@@ -173,7 +170,9 @@ async fn slow_server_trips_the_response_timeout() {
             .await
             .unwrap();
         assert_eq!(
-            store.load(&key).await.unwrap().map(|l| l.record).as_deref(),
+            sessionkit_conformance::stored(&store, &key)
+                .await
+                .as_deref(),
             Some(&bytes[..])
         );
     }

@@ -162,7 +162,9 @@ async fn rediss_with_a_private_ca() {
         .await
         .unwrap();
     assert_eq!(
-        store.load(&key).await.unwrap().map(|l| l.record).as_deref(),
+        sessionkit_conformance::stored(&store, &key)
+            .await
+            .as_deref(),
         Some(&b"over tls"[..])
     );
 
