@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sessionkit_core::{
-    Codecs, Expected, Expiry, Housekeeping, JsonCodec, KeyFormat, Record, SessionConfig,
-    SessionKey, Sessions, UnixTime,
+    Clock, Codecs, Expected, Expiry, Housekeeping, JsonCodec, KeyFormat, ManualClock, Record,
+    SessionConfig, SessionKey, Sessions, UnixTime,
 };
 
 pub use crate::conflicts::{
@@ -19,29 +19,23 @@ pub use crate::conflicts::{
     racing_creates_admit_exactly_one, saves_racing_a_flush_never_resurrect,
     update_at_a_stale_version_is_a_conflict_and_writes_nothing,
 };
+pub use crate::contract::{
+    calls_the_contract_forbids_never_reach_the_store,
+    records_over_the_store_maximum_are_refused_and_nothing_is_stored,
+};
 use crate::{Harness, Recording, WarningCounter};
 
-/// Every behaviour, in one place: the `suite!` macro expands this list.
+/// Every behaviour that applies to every store: the `suite!` and `client_side_suite!` macros
+/// expand this list.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __for_each_behaviour {
     ($callback:path, $make:expr) => {
         $callback!($make;
-            new_session_is_untouched,
-            get_missing_is_none,
-            insert_marks_modified_and_take_returns_it,
             take_marks_accessed_and_modified,
-            take_missing_is_none_and_not_modified,
-            get_or_insert_keeps_first_value,
-            extend_marks_modified,
-            contains_key_only_accesses,
-            iter_and_values_only_access,
-            keys_only_access,
-            clear_marks_modified,
             save_stores_a_session_with_values,
             new_empty_session_is_never_stored,
             emptied_session_with_key_is_saved_not_deleted,
-            delete_removes_record,
             delete_is_idempotent,
             flush_logs_out,
             flush_of_unsaved_session_stores_nothing,
@@ -51,12 +45,6 @@ macro_rules! __for_each_behaviour {
             save_keeps_data,
             invalid_key_gives_new_session,
             hostile_keys_never_reach_the_store,
-            default_expiry_is_cookie_age,
-            custom_expiry_seconds,
-            custom_expiry_duration,
-            custom_expiry_datetime,
-            custom_expiry_reset,
-            expire_at_browser_close_follows_setting,
             expiry_setting_survives_save_and_load,
             round_trip_between_handles,
             both_codecs_read_each_others_records,
@@ -64,16 +52,32 @@ macro_rules! __for_each_behaviour {
             already_expired_save_removes_session,
             expired_record_is_never_returned,
             load_does_not_create_record,
-            save_does_not_resurrect_logged_out_session,
-            create_never_overwrites,
-            expired_record_does_not_hold_its_key,
-            update_of_missing_record_is_vanished,
             touch_extends_life,
-            touch_of_missing_record_is_vanished,
             concurrent_creates_get_distinct_keys,
             clear_expired_removes_only_expired,
             clear_expired_every_runs_until_stopped,
             what_load_would_refuse_save_refuses_first,
+            calls_the_contract_forbids_never_reach_the_store,
+            records_over_the_store_maximum_are_refused_and_nothing_is_stored,
+            the_configured_clock_decides_expiry_to_the_second,
+        );
+    };
+}
+
+/// Every behaviour that applies only to a store that keeps sessions on the server (it can
+/// delete, expire, refuse a taken key, compare and set): `suite!` registers these too,
+/// `client_side_suite!` does not.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __for_each_server_side_behaviour {
+    ($callback:path, $make:expr) => {
+        $callback!($make;
+            delete_removes_record,
+            save_does_not_resurrect_logged_out_session,
+            create_never_overwrites,
+            expired_record_does_not_hold_its_key,
+            update_of_missing_record_is_vanished,
+            touch_of_missing_record_is_vanished,
             concurrent_saves_of_different_keys_lose_nothing,
             concurrent_saves_of_one_key_with_fail_policy_count_exactly,
             merge_keeps_other_keys_and_applies_own_changes,
@@ -149,32 +153,6 @@ fn encoded(data: &[(&str, Value)], expires_at: UnixTime) -> Vec<u8> {
     Codecs::default().encode(record.as_ref()).expect("encode")
 }
 
-/// Django 1: a new session is neither accessed nor modified.
-pub async fn new_session_is_untouched(h: Harness) {
-    let s = h.sessions().create();
-    assert!(!s.is_accessed());
-    assert!(!s.is_modified());
-    assert!(s.key().is_none());
-    let loaded = h.sessions().load(None).await.unwrap();
-    assert!(!loaded.is_accessed() && !loaded.is_modified() && loaded.key().is_none());
-}
-
-/// Django 2–3: reading a missing value gives nothing.
-pub async fn get_missing_is_none(h: Harness) {
-    let s = h.sessions().create();
-    assert_eq!(s.get::<String>("cat").unwrap(), None);
-    assert!(s.is_accessed());
-    assert!(!s.is_modified());
-}
-
-/// Django 4–5: storing marks the session modified; taking returns the value.
-pub async fn insert_marks_modified_and_take_returns_it(h: Harness) {
-    let mut s = h.sessions().create();
-    s.insert("cat", "dog").unwrap();
-    assert!(s.is_modified());
-    assert_eq!(s.take::<String>("cat").unwrap().as_deref(), Some("dog"));
-}
-
 /// Django 6–7: `pop` of a present key marks accessed and modified and removes it.
 pub async fn take_marks_accessed_and_modified(h: Harness) {
     let mut s = stored_session(&h, &[("some key", json!("exists"))]).await;
@@ -195,84 +173,6 @@ pub async fn take_marks_accessed_and_modified(h: Harness) {
     assert!(s2.is_modified());
     assert_eq!(s2.get::<String>("some key").unwrap(), None);
     s.delete().await.unwrap();
-}
-
-/// Django 8–13: `pop` of a missing key (with or without a default) changes nothing.
-pub async fn take_missing_is_none_and_not_modified(h: Harness) {
-    let mut s = h.sessions().create();
-    let v = s.take::<String>("some key").unwrap();
-    assert_eq!(
-        v.unwrap_or_else(|| "does not exist".into()),
-        "does not exist"
-    );
-    assert!(s.is_accessed());
-    assert!(!s.is_modified());
-    assert_eq!(s.remove("some key"), None);
-    assert!(!s.is_modified());
-}
-
-/// Django 14–15: `setdefault` keeps the first value.
-pub async fn get_or_insert_keeps_first_value(h: Harness) {
-    let mut s = h.sessions().create();
-    assert_eq!(s.get_or_insert("foo", "bar".to_owned()).unwrap(), "bar");
-    assert_eq!(s.get_or_insert("foo", "baz".to_owned()).unwrap(), "bar");
-    assert!(s.is_accessed());
-    assert!(s.is_modified());
-}
-
-/// Django 16–17: `update` stores every pair and marks modified, even when empty.
-pub async fn extend_marks_modified(h: Harness) {
-    let mut s = h.sessions().create();
-    s.extend([("update key".to_owned(), json!(1))]);
-    assert!(s.is_accessed() && s.is_modified());
-    assert_eq!(s.get::<i64>("update key").unwrap(), Some(1));
-    let mut t = h.sessions().create();
-    t.extend(std::iter::empty());
-    assert!(t.is_modified(), "Django marks modified unconditionally");
-}
-
-/// Django 18–19: membership tests access but do not modify.
-pub async fn contains_key_only_accesses(h: Harness) {
-    let mut s = h.sessions().create();
-    s.insert("some key", 1).unwrap();
-    s.reset_flags();
-    assert!(s.contains_key("some key"));
-    assert!(s.is_accessed());
-    assert!(!s.is_modified());
-}
-
-/// Django 20–21, 24–25: listing values/items accesses but does not modify.
-pub async fn iter_and_values_only_access(h: Harness) {
-    let mut s = h.sessions().create();
-    assert_eq!(s.iter().count(), 0);
-    assert!(s.is_accessed());
-    s.insert("x", 1).unwrap();
-    s.reset_flags();
-    let items: Vec<(String, Value)> = s.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect();
-    assert_eq!(items, vec![("x".to_owned(), json!(1))]);
-    assert!(s.is_accessed());
-    assert!(!s.is_modified());
-}
-
-/// Django 22–23: listing keys accesses but does not modify.
-pub async fn keys_only_access(h: Harness) {
-    let mut s = h.sessions().create();
-    s.insert("x", 1).unwrap();
-    s.reset_flags();
-    assert_eq!(s.keys().collect::<Vec<_>>(), vec!["x"]);
-    assert!(s.is_accessed());
-    assert!(!s.is_modified());
-}
-
-/// Django 26: clearing empties the session and marks it modified.
-pub async fn clear_marks_modified(h: Harness) {
-    let mut s = h.sessions().create();
-    s.insert("x", 1).unwrap();
-    s.reset_flags();
-    assert_eq!(s.len(), 1);
-    s.clear();
-    assert!(s.is_empty());
-    assert!(s.is_accessed() && s.is_modified());
 }
 
 /// Django 27–28: saving a new session with values stores it under a fresh key.
@@ -330,10 +230,8 @@ pub async fn delete_removes_record(h: Harness) {
     let key = s.key().unwrap().clone();
     s.delete().await.unwrap();
     assert!(!h.store.exists(&key).await.unwrap());
-    if h.server_side() {
-        let again = h.sessions().load(Some(key.as_str())).await.unwrap();
-        assert!(again.key().is_none() && again.is_empty());
-    }
+    let again = h.sessions().load(Some(key.as_str())).await.unwrap();
+    assert!(again.key().is_none() && again.is_empty());
 }
 
 /// Deleting a missing record is not an error (Django: a silent no-op).
@@ -499,74 +397,6 @@ pub async fn hostile_keys_never_reach_the_store(h: Harness) {
         assert!(s.key().is_none() && s.is_empty());
     }
     assert_eq!(recording.calls(), 0, "a malformed key reached the store");
-}
-
-/// Django 45–46: the default expiry is the cookie age, also for browser-close sessions.
-pub async fn default_expiry_is_cookie_age(h: Harness) {
-    let mut s = h.sessions().create();
-    assert_eq!(s.expiry_age(), 1_209_600);
-    s.set_expiry(Expiry::from_secs(0));
-    assert_eq!(s.expiry(), Expiry::AtBrowserClose);
-    assert_eq!(s.expiry_age(), 1_209_600);
-    let custom = h.sessions_with(SessionConfig::new().with_cookie_age(Duration::from_secs(86_400)));
-    assert_eq!(custom.create().expiry_age(), 86_400);
-}
-
-/// Django 47–48: an expiry in seconds.
-pub async fn custom_expiry_seconds(h: Harness) {
-    let m = UnixTime::now();
-    let mut s = h.sessions().create();
-    s.set_expiry(Expiry::from_secs(10));
-    assert!(s.is_modified());
-    assert_eq!(s.expiry_date_at(m), m.add_secs(10));
-    assert_eq!(s.expiry_age_at(m), 10);
-}
-
-/// Django 49–50: an expiry as a duration (Django's `timedelta`).
-pub async fn custom_expiry_duration(h: Harness) {
-    let m = UnixTime::now();
-    let mut s = h.sessions().create();
-    s.set_expiry(Expiry::after(Duration::from_secs(10)));
-    assert_eq!(s.expiry_date_at(m), m.add_secs(10));
-    assert_eq!(s.expiry_age_at(m), 10);
-}
-
-/// Django 51–52: an expiry at a fixed time.
-pub async fn custom_expiry_datetime(h: Harness) {
-    let m = UnixTime::now();
-    let mut s = h.sessions().create();
-    s.set_expiry(Expiry::at(m.add_secs(10).to_system_time()));
-    assert_eq!(s.expiry_date_at(m), m.add_secs(10));
-    assert_eq!(s.expiry_age_at(m), 10);
-    assert_eq!(s.expiry_age_at(m.add_secs(15)), -5);
-}
-
-/// Django 53–54: resetting the expiry goes back to the cookie age.
-pub async fn custom_expiry_reset(h: Harness) {
-    let mut s = h.sessions().create();
-    s.set_expiry(Expiry::Default);
-    assert!(
-        !s.is_modified(),
-        "resetting an unset expiry changes nothing"
-    );
-    s.set_expiry(Expiry::from_secs(10));
-    s.set_expiry(Expiry::Default);
-    assert!(s.is_modified());
-    assert_eq!(s.expiry_age(), 1_209_600);
-}
-
-/// Django 55–56: browser-close follows the session's own choice, else the setting.
-pub async fn expire_at_browser_close_follows_setting(h: Harness) {
-    for (setting, expected_default) in [(false, false), (true, true)] {
-        let sessions = h.sessions_with(SessionConfig::new().with_expire_at_browser_close(setting));
-        let mut s = sessions.create();
-        s.set_expiry(Expiry::from_secs(10));
-        assert!(!s.expire_at_browser_close());
-        s.set_expiry(Expiry::from_secs(0));
-        assert!(s.expire_at_browser_close());
-        s.set_expiry(Expiry::Default);
-        assert_eq!(s.expire_at_browser_close(), expected_default);
-    }
 }
 
 /// The session's own expiry travels with it, and the server-side expiry honours it.
@@ -743,27 +573,11 @@ pub async fn already_expired_save_removes_session(h: Harness) {
 }
 
 /// A record is never served once its expiry has passed: neither by the store nor by
-/// `Sessions::load`, and not when the store is handed an already-expired record.
+/// `Sessions::load`. (An already-expired record never reaches a store:
+/// `calls_the_contract_forbids_never_reach_the_store`.)
 pub async fn expired_record_is_never_returned(h: Harness) {
     let now = UnixTime::now();
     let short = short_lived_record(&h, now).await;
-    let past = now.add_secs(-5);
-    let dead = h
-        .store
-        .create(
-            &fresh_unknown_key(),
-            &encoded(&[("a", json!(1))], past),
-            past,
-        )
-        .await
-        .unwrap()
-        .key;
-    assert_eq!(
-        h.bytes(&dead).await,
-        None,
-        "an already-expired record was served"
-    );
-    assert!(!h.store.exists(&dead).await.unwrap());
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     assert_eq!(h.bytes(&short).await, None, "an expired record was served");
     assert!(!h.store.exists(&short).await.unwrap());
@@ -781,14 +595,6 @@ pub async fn load_does_not_create_record(h: Harness) {
 
 /// Django 64–65: a save after a concurrent logout fails as vanished and resurrects nothing.
 pub async fn save_does_not_resurrect_logged_out_session(h: Harness) {
-    if !h.server_side() {
-        // A cookie cannot be revoked: the client holds the whole session (documented replay
-        // window). Saving re-signs the data, which is all such a store can do.
-        let mut s = stored_session(&h, &[("test_data", json!("value1"))]).await;
-        s.insert("test_data", "value2").unwrap();
-        s.save().await.unwrap();
-        return;
-    }
     let mut s1 = stored_session(&h, &[("test_data", json!("value1"))]).await;
     let key = s1.key().unwrap().clone();
     let mut s2 = h.sessions().load(Some(key.as_str())).await.unwrap();
@@ -808,13 +614,6 @@ pub async fn create_never_overwrites(h: Harness) {
     let second = encoded(&[("who", json!("second"))], exp);
     let key = fresh_unknown_key();
     let held = h.store.create(&key, &first, exp).await.unwrap().key;
-    if !h.server_side() {
-        // Nothing is shared on a server, so nothing can collide: the client holds each record.
-        let other = h.store.create(&key, &second, exp).await.unwrap().key;
-        assert_eq!(h.bytes(&held).await.as_deref(), Some(&first[..]));
-        assert_eq!(h.bytes(&other).await.as_deref(), Some(&second[..]));
-        return;
-    }
     assert_eq!(&held, &key);
     let err = h.store.create(&key, &second, exp).await.unwrap_err();
     assert!(err.is_collision(), "{err:?}");
@@ -826,17 +625,11 @@ pub async fn create_never_overwrites(h: Harness) {
 /// `create` under that key succeeds (an expired row left in a table until `clear_expired` must
 /// not block the key, nor be revived by a write).
 pub async fn expired_record_does_not_hold_its_key(h: Harness) {
-    if !h.server_side() {
-        // The client holds each record; there is no shared key to hold.
-        return;
-    }
     let now = UnixTime::now();
-    let past = now.add_secs(-5);
-    let exp = now.add_secs(600);
-    let key = fresh_unknown_key();
-    let old = encoded(&[("who", json!("old"))], past);
+    let key = short_lived_record(&h, now).await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let exp = UnixTime::now().add_secs(600);
     let new = encoded(&[("who", json!("new"))], exp);
-    h.store.create(&key, &old, past).await.unwrap();
     let err = h
         .store
         .update(&key, &new, exp, Expected::Any)
@@ -860,16 +653,6 @@ pub async fn update_of_missing_record_is_vanished(h: Harness) {
     let exp = UnixTime::now().add_secs(600);
     let key = fresh_unknown_key();
     let bytes = encoded(&[("a", json!(1))], exp);
-    if !h.server_side() {
-        let token = h
-            .store
-            .update(&key, &bytes, exp, Expected::Any)
-            .await
-            .unwrap()
-            .key;
-        assert_eq!(h.bytes(&token).await.as_deref(), Some(&bytes[..]));
-        return;
-    }
     let err = h
         .store
         .update(&key, &bytes, exp, Expected::Any)
@@ -911,9 +694,6 @@ pub async fn touch_extends_life(h: Harness) {
 
 /// `touch` of a missing record is vanished.
 pub async fn touch_of_missing_record_is_vanished(h: Harness) {
-    if !h.server_side() {
-        return assert!(!h.store.key_format().is_server_side());
-    }
     let err = h
         .store
         .touch(&fresh_unknown_key(), UnixTime::now().add_secs(600))
@@ -1117,3 +897,45 @@ pub async fn what_load_would_refuse_save_refuses_first(h: Harness) {
 }
 
 fn _assert_key_format_is_public(_: KeyFormat) {}
+
+/// The configured [`Clock`](sessionkit_core::Clock) decides expiry to the second, without
+/// sleeping: a session with a fixed expiry saved one second before it is stored; saved at that
+/// second it is deleted and its key dropped. A client-side record, whose expiry only the
+/// session layer can check, is live up to its expiry second (inclusive, as Django's max age)
+/// and not one second after.
+pub async fn the_configured_clock_decides_expiry_to_the_second(h: Harness) {
+    let clock = ManualClock::starting_now();
+    let sessions = h.sessions_with(SessionConfig::new().with_clock(clock.clone()));
+    let start = clock.now();
+    let mut s = sessions.create();
+    s.insert("a", 1).unwrap();
+    s.set_expiry(Expiry::At(start.add_secs(10)));
+    clock.advance(9);
+    assert_eq!(s.expiry_age(), 1);
+    s.save().await.unwrap();
+    let key = s.key().expect("saved one second before its expiry").clone();
+    let loaded = sessions.load(Some(key.as_str())).await.unwrap();
+    assert_eq!(loaded.get::<i64>("a").unwrap(), Some(1));
+    if !h.server_side() {
+        clock.set(start.add_secs(10));
+        let at_expiry = sessions.load(Some(key.as_str())).await.unwrap();
+        assert_eq!(at_expiry.get::<i64>("a").unwrap(), Some(1), "inclusive");
+        clock.set(start.add_secs(11));
+        let after = sessions.load(Some(key.as_str())).await.unwrap();
+        assert!(
+            after.key().is_none() && after.is_empty(),
+            "served after expiry"
+        );
+    }
+    clock.set(start.add_secs(10));
+    assert_eq!(s.expiry_age(), 0);
+    s.insert("a", 2).unwrap();
+    s.save().await.unwrap();
+    assert!(s.key().is_none(), "saved at its expiry, the session ends");
+    if h.server_side() {
+        assert!(
+            !h.store.exists(&key).await.unwrap(),
+            "and its record is gone"
+        );
+    }
+}

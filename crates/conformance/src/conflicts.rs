@@ -1,8 +1,8 @@
 //! Concurrent requests on one session: versioned records, compare-and-set, and what
 //! [`Session::save`](sessionkit_core::Session::save) makes of a conflict under each
 //! [`ConflictPolicy`]. Every server-side store must compare and set; a client-side store (the
-//! cookie, where each response carries the whole session) cannot, and says so in its
-//! capabilities — these behaviours check that and nothing else for it.
+//! cookie, where each response carries the whole session) cannot, and these behaviours are not
+//! registered for it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,18 +19,13 @@ const TASKS: usize = 8;
 /// Load-change-save cycles per task.
 const CYCLES: u64 = 1_000;
 
-/// Whether the compare-and-set behaviours apply to the store: it declares
-/// [`compare_and_set`](sessionkit_core::Capabilities::compare_and_set), or it keeps sessions
-/// in the client. A server-side store that does not declare it fails here.
-fn applies(h: &Harness) -> bool {
-    if h.compare_and_set() {
-        return true;
-    }
+/// Every server-side store must compare and set: one that does not declare
+/// [`compare_and_set`](sessionkit_core::Capabilities::compare_and_set) fails here.
+fn assert_compare_and_set(h: &Harness) {
     assert!(
-        !h.server_side(),
+        h.compare_and_set(),
         "a server-side store must compare and set (declare Capabilities::compare_and_set)"
     );
-    false
 }
 
 fn sessions_with(h: &Harness, policy: ConflictPolicy) -> Sessions {
@@ -49,9 +44,7 @@ async fn shared_session(sessions: &Sessions) -> SessionKey {
 /// each task its own counter, under the default policy (merge): every counter ends exactly at
 /// `CYCLES`, and the value no task touched is still there.
 pub async fn concurrent_saves_of_different_keys_lose_nothing(h: Harness) {
-    if !applies(&h) {
-        return;
-    }
+    assert_compare_and_set(&h);
     let sessions = h.sessions();
     let key = shared_session(&sessions).await;
     let mut tasks = Vec::new();
@@ -87,9 +80,7 @@ pub async fn concurrent_saves_of_different_keys_lose_nothing(h: Harness) {
 /// a conflict (nothing else), and the final value is exactly the number of successes — a
 /// conflict never wrote anything.
 pub async fn concurrent_saves_of_one_key_with_fail_policy_count_exactly(h: Harness) {
-    if !applies(&h) {
-        return;
-    }
+    assert_compare_and_set(&h);
     let sessions = sessions_with(&h, ConflictPolicy::Fail);
     let key = shared_session(&sessions).await;
     let (succeeded, conflicted) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -129,9 +120,7 @@ pub async fn concurrent_saves_of_one_key_with_fail_policy_count_exactly(h: Harne
 /// save keeps the first's changes to other keys, applies its own sets and removals on top, and
 /// keeps everything neither touched; a whole-session change (`clear`) replaces it all.
 pub async fn merge_keeps_other_keys_and_applies_own_changes(h: Harness) {
-    if !applies(&h) {
-        return;
-    }
+    assert_compare_and_set(&h);
     let sessions = h.sessions();
     let mut s = sessions.create();
     for (k, v) in [("kept", 0), ("a", 1), ("b", 2), ("c", 3)] {
@@ -176,9 +165,7 @@ pub async fn merge_keeps_other_keys_and_applies_own_changes(h: Harness) {
 /// [`ConflictPolicy::Overwrite`] is the last write wins, as Django: the second save replaces
 /// the first's changes.
 pub async fn overwrite_policy_is_last_write_wins(h: Harness) {
-    if !applies(&h) {
-        return;
-    }
+    assert_compare_and_set(&h);
     let sessions = sessions_with(&h, ConflictPolicy::Overwrite);
     let key = shared_session(&sessions).await;
     let mut first = sessions.load(Some(key.as_str())).await.unwrap();
@@ -198,9 +185,7 @@ pub async fn overwrite_policy_is_last_write_wins(h: Harness) {
 /// saved again at the current version are neither a conflict nor vanished; a missing record is
 /// vanished whatever the version.
 pub async fn update_at_a_stale_version_is_a_conflict_and_writes_nothing(h: Harness) {
-    if !applies(&h) {
-        return;
-    }
+    assert_compare_and_set(&h);
     let exp = UnixTime::now().add_secs(600);
     let key = SessionKey::generate();
     let created = h.store.create(&key, b"\x01one", exp).await.unwrap();
@@ -264,9 +249,7 @@ pub async fn update_at_a_stale_version_is_a_conflict_and_writes_nothing(h: Harne
 /// A logout racing saves of the same session: once the flush has returned, the session never
 /// loads again — no merging save brings it back.
 pub async fn saves_racing_a_flush_never_resurrect(h: Harness) {
-    if !applies(&h) {
-        return;
-    }
+    assert_compare_and_set(&h);
     let sessions = h.sessions();
     let key = shared_session(&sessions).await;
     let mut savers = Vec::new();
@@ -302,9 +285,7 @@ pub async fn saves_racing_a_flush_never_resurrect(h: Harness) {
 /// Creates racing for one key: exactly one succeeds, every other is a collision, and the
 /// winner's record is the one stored.
 pub async fn racing_creates_admit_exactly_one(h: Harness) {
-    if !applies(&h) {
-        return;
-    }
+    assert_compare_and_set(&h);
     let exp = UnixTime::now().add_secs(600);
     let key = SessionKey::generate();
     let mut tasks = Vec::new();

@@ -19,8 +19,15 @@
 //! to an async Rust API; the sync/async twins collapse into one) plus what Django lacks:
 //! atomic create and update, expiry that is never served, corrupted bytes, concurrency, and
 //! hostile keys. Behaviours that only make sense for a store that keeps sessions on the server
-//! (delete, exists, revocation) check [`KeyFormat::is_server_side`](sessionkit_core::KeyFormat::is_server_side)
-//! and assert what the cookie store can honestly promise instead.
+//! (revocation, collisions, vanished records, compare-and-set) are registered by [`suite!`] and
+//! not by [`client_side_suite!`], the cookie store's. The behaviours of the session API that
+//! never reach a store (typed access, flags, expiry arithmetic) are `sessionkit-core`'s own
+//! tests.
+//!
+//! ```ignore
+//! // crates/cookie/tests/conformance.rs
+//! sessionkit_conformance::client_side_suite!(async { CookieStore::new(config()).unwrap() });
+//! ```
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -33,6 +40,7 @@ use sessionkit_core::{
 
 pub mod behaviours;
 mod conflicts;
+mod contract;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod outage;
@@ -92,26 +100,63 @@ impl Harness {
     }
 }
 
-/// Runs every behaviour in [`behaviours`] as its own `#[tokio::test]`.
+/// Runs every behaviour in [`behaviours`] as its own `#[tokio::test]`, for a store that keeps
+/// sessions on the server ([`KeyFormat::Random`]): the behaviours of every store and those of
+/// server-side stores (delete, expiry, collisions, compare-and-set). A store that turns out to
+/// keep sessions in the client fails every test, naming [`client_side_suite!`].
 ///
 /// `suite!(store_future)`, where `store_future` is an expression (usually an `async { ... }`
 /// block) evaluated anew in each test that yields the store under test.
 #[macro_export]
 macro_rules! suite {
     ($make:expr) => {
-        $crate::__for_each_behaviour!($crate::__emit_test, $make);
+        $crate::__for_each_behaviour!($crate::__emit_server_side_test, $make);
+        $crate::__for_each_server_side_behaviour!($crate::__emit_server_side_test, $make);
+    };
+}
+
+/// Runs the behaviours of every store, and only those, for a store that keeps sessions in the
+/// client (the cookie store, [`KeyFormat::Token`]): what needs a server (revocation, collisions,
+/// compare-and-set) is not registered at all, rather than passing without checking anything. A
+/// store that turns out to be server-side fails every test, naming [`suite!`].
+#[macro_export]
+macro_rules! client_side_suite {
+    ($make:expr) => {
+        $crate::__for_each_behaviour!($crate::__emit_client_side_test, $make);
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __emit_test {
+macro_rules! __emit_server_side_test {
     ($make:expr; $($name:ident),* $(,)?) => {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let store = $make.await;
-                $crate::behaviours::$name($crate::Harness::new(store)).await;
+                let harness = $crate::Harness::new($make.await);
+                assert!(
+                    harness.server_side(),
+                    "suite! is for server-side stores; use client_side_suite! for this one"
+                );
+                $crate::behaviours::$name(harness).await;
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __emit_client_side_test {
+    ($make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let harness = $crate::Harness::new($make.await);
+                assert!(
+                    !harness.server_side(),
+                    "client_side_suite! is for client-side stores; use suite! for this one"
+                );
+                $crate::behaviours::$name(harness).await;
             }
         )*
     };

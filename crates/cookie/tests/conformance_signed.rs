@@ -2,7 +2,7 @@
 
 use sessionkit_cookie::{CookieConfig, CookieStore};
 
-sessionkit_conformance::suite!(async {
+sessionkit_conformance::client_side_suite!(async {
     CookieStore::new(CookieConfig::new(
         "conformance-signed-secret-0123456789abcdef",
     ))

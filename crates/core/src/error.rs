@@ -44,6 +44,11 @@ pub enum ErrorKind {
     TooLarge,
     /// Any other failure reported by the back end.
     Backend,
+    /// A store was called with what the contract forbids — a key made for another store's
+    /// [`KeyFormat`](crate::KeyFormat), an `expires_at` that has already passed — and the call
+    /// was refused before reaching it ([`CheckedStore`](crate::CheckedStore)). A bug in the
+    /// caller: [`Session`](crate::Session) never does this.
+    Invalid,
 }
 
 /// The error of every sessionkit operation: a kind, the back end that raised it, and the
@@ -159,6 +164,11 @@ impl Error {
         self.kind == ErrorKind::TooLarge
     }
 
+    /// The call was refused as invalid before reaching the store (see [`ErrorKind::Invalid`]).
+    pub fn is_invalid(&self) -> bool {
+        self.kind == ErrorKind::Invalid
+    }
+
     /// The configuration is invalid.
     pub fn is_config(&self) -> bool {
         self.kind == ErrorKind::Config
@@ -202,6 +212,10 @@ impl Error {
                  choose a back end with a larger limit"
             }
             ErrorKind::Backend => "session store error; see the source error for the cause",
+            ErrorKind::Invalid => {
+                "the session store was called with what its contract forbids, and nothing was \
+                 sent; use Session/Sessions, which never do this, or fix the call named here"
+            }
         }
     }
 }

@@ -28,7 +28,9 @@
 //! # Ok(()) }
 //! ```
 
+mod checked;
 mod clear;
+mod clock;
 mod data;
 mod error;
 mod expiry;
@@ -40,7 +42,9 @@ mod store;
 mod time;
 mod url;
 
+pub use checked::CheckedStore;
 pub use clear::{ClearExpiredTask, MIN_CLEAR_PERIOD};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use data::Data;
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use expiry::Expiry;

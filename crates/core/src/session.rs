@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
-    ClearExpiredTask, Codec, Codecs, Data, Error, ErrorKind, Expected, Expiry, Record, RecordRef,
-    Result, SessionKey, SessionStore, UnixTime, Version,
+    CheckedStore, ClearExpiredTask, Clock, Codec, Codecs, Data, Error, ErrorKind, Expected, Expiry,
+    Record, RecordRef, Result, SessionKey, SessionStore, SystemClock, UnixTime, Version,
 };
 
 /// How many freshly drawn keys a create tries before giving up. With 165-bit keys a single
@@ -78,6 +78,7 @@ pub struct SessionConfig {
     expire_at_browser_close: bool,
     codecs: Codecs,
     conflict_policy: ConflictPolicy,
+    clock: Arc<dyn Clock>,
 }
 
 impl Default for SessionConfig {
@@ -87,6 +88,7 @@ impl Default for SessionConfig {
             expire_at_browser_close: false,
             codecs: Codecs::default(),
             conflict_policy: ConflictPolicy::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -128,6 +130,31 @@ impl SessionConfig {
     pub fn with_conflict_policy(mut self, policy: ConflictPolicy) -> Self {
         self.conflict_policy = policy;
         self
+    }
+
+    /// Where the session layer reads the time (default [`SystemClock`]): give a
+    /// [`ManualClock`](crate::ManualClock) to test expiry rules to the second without sleeping.
+    ///
+    /// ```
+    /// use sessionkit_core::{Clock, Expiry, ManualClock, SessionConfig, Sessions};
+    /// # async fn demo(store: impl sessionkit_core::SessionStore) -> sessionkit_core::Result<()> {
+    /// let clock = ManualClock::starting_now();
+    /// let sessions = Sessions::with_config(store, SessionConfig::new().with_clock(clock.clone()));
+    /// let mut session = sessions.create();
+    /// session.set_expiry(Expiry::At(clock.now().add_secs(60)));
+    /// clock.advance(59);
+    /// assert_eq!(session.expiry_age(), 1);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     /// The conflict policy.
@@ -172,7 +199,7 @@ pub struct Sessions {
 
 #[derive(Debug)]
 struct Inner {
-    store: Arc<dyn SessionStore>,
+    store: Arc<CheckedStore>,
     config: SessionConfig,
 }
 
@@ -189,13 +216,25 @@ impl Sessions {
 
     /// Sessions in a store that is already shared.
     pub fn from_arc(store: Arc<dyn SessionStore>, config: SessionConfig) -> Self {
+        let store = Arc::new(CheckedStore::new(store, config.clock.clone()));
         Self {
             inner: Arc::new(Inner { store, config }),
         }
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn SessionStore> {
+    /// The store, behind the checks every store relies on ([`CheckedStore`]): a call refused
+    /// there never reaches it. [`CheckedStore::inner`] is the store itself.
+    pub fn store(&self) -> &Arc<CheckedStore> {
+        &self.inner.store
+    }
+
+    /// The time by the configured [`Clock`].
+    pub fn now(&self) -> UnixTime {
+        self.inner.config.clock.now()
+    }
+
+    /// The checked store, for calls that must not go through a second boxed future.
+    fn checked(&self) -> &CheckedStore {
         &self.inner.store
     }
 
@@ -228,7 +267,7 @@ impl Sessions {
     ///
     /// Outside a tokio runtime, as `tokio::spawn` does.
     pub fn clear_expired_every(&self, period: Duration) -> ClearExpiredTask {
-        ClearExpiredTask::spawn(self.inner.store.clone(), period)
+        ClearExpiredTask::spawn(self.inner.store.inner().clone(), period)
     }
 
     /// A new, empty session with no key (nothing is stored until it holds something and is
@@ -248,14 +287,14 @@ impl Sessions {
         let Some(raw) = presented else {
             return Ok(self.create());
         };
-        let Some(key) = SessionKey::parse(raw, self.inner.store.key_format()) else {
+        let Some(key) = SessionKey::parse(raw, self.checked().key_format()) else {
             tracing::debug!(
                 len = raw.len(),
                 "malformed session key presented; starting a new session"
             );
             return Ok(self.create());
         };
-        let Some(loaded) = self.inner.store.load(&key).await? else {
+        let Some(loaded) = self.checked().load(&key).await? else {
             return Ok(self.create());
         };
         let version = loaded.version;
@@ -267,8 +306,8 @@ impl Sessions {
         // expiry written inside the record.
         // Inclusive there, as the cookie's max age (Django's `signing.loads(max_age=)`): a
         // session exactly its cookie age old is still valid.
-        let server_side = self.inner.store.key_format().is_server_side();
-        if !server_side && record.expires_at.secs_after(UnixTime::now()) < 0 {
+        let server_side = self.checked().key_format().is_server_side();
+        if !server_side && record.expires_at.secs_after(self.now()) < 0 {
             return Ok(self.create());
         }
         let mut session = Session::empty(self.clone(), Some(key));
@@ -525,7 +564,7 @@ impl Session {
 
     /// Seconds the session lives if saved now (Django's `get_expiry_age()`).
     pub fn expiry_age(&self) -> i64 {
-        self.expiry_age_at(UnixTime::now())
+        self.expiry_age_at(self.sessions.now())
     }
 
     /// Seconds the session lives if saved at `now` (Django's `get_expiry_age(modification=)`);
@@ -541,7 +580,7 @@ impl Session {
 
     /// When the session expires if saved now (Django's `get_expiry_date()`).
     pub fn expiry_date(&self) -> SystemTime {
-        self.expiry_date_at(UnixTime::now()).to_system_time()
+        self.expiry_date_at(self.sessions.now()).to_system_time()
     }
 
     /// When the session expires if saved at `now`.
@@ -577,11 +616,11 @@ impl Session {
     /// - Already expired (a fixed expiry in the past, a negative age): the record is deleted
     ///   instead and the key dropped.
     pub async fn save(&mut self) -> Result<()> {
-        let now = UnixTime::now();
+        let now = self.sessions.now();
         let expires_at = self.expiry_date_at(now);
         if expires_at.ttl_at(now).is_none() {
             if let Some(key) = self.key.take() {
-                self.sessions.store().delete(&key).await?;
+                self.sessions.checked().delete(&key).await?;
             }
             return Ok(());
         }
@@ -602,13 +641,14 @@ impl Session {
         bytes: Vec<u8>,
         now: UnixTime,
     ) -> Result<()> {
-        let store = self.sessions.store().clone();
+        let sessions = self.sessions.clone();
+        let store = sessions.checked();
         let policy = self.sessions.config().conflict_policy;
-        let checked = policy != ConflictPolicy::Overwrite && store.capabilities().compare_and_set;
         let (mut bytes, mut expires_at) = (bytes, self.expiry_date_at(now));
         let mut lost = 0u32;
         for _ in 0..MERGE_ATTEMPTS {
-            let expected = if checked {
+            // Passed on as `Any` to a store without compare-and-set (the checked store).
+            let expected = if policy != ConflictPolicy::Overwrite {
                 Expected::Version(self.version)
             } else {
                 Expected::Any
@@ -643,7 +683,7 @@ impl Session {
     /// [`ConflictPolicy::Merge`]: the stored session with this session's own changes applied
     /// on top becomes this session, at the stored version.
     async fn merge_stored(&mut self, key: &SessionKey) -> Result<()> {
-        let store = self.sessions.store();
+        let store = self.sessions.checked();
         let Some(loaded) = store.load(key).await? else {
             return Err(Error::vanished("core"));
         };
@@ -679,7 +719,7 @@ impl Session {
     }
 
     async fn create_record(&mut self, bytes: &[u8], expires_at: UnixTime) -> Result<()> {
-        let store = self.sessions.store();
+        let store = self.sessions.checked();
         for _ in 0..CREATE_ATTEMPTS {
             let key = SessionKey::generate();
             match store.create(&key, bytes, expires_at).await {
@@ -706,15 +746,15 @@ impl Session {
         let Some(key) = &self.key else {
             return Ok(());
         };
-        if !self.sessions.store().key_format().is_server_side() {
+        if !self.sessions.checked().key_format().is_server_side() {
             return self.save().await;
         }
-        let now = UnixTime::now();
+        let now = self.sessions.now();
         let expires_at = self.expiry_date_at(now);
         if expires_at.ttl_at(now).is_none() {
             return self.save().await;
         }
-        self.sessions.store().touch(key, expires_at).await
+        self.sessions.checked().touch(key, expires_at).await
     }
 
     /// Deletes the stored record (the key stays, so a later save reports it vanished). Does
@@ -722,7 +762,7 @@ impl Session {
     pub async fn delete(&mut self) -> Result<()> {
         self.touch_access();
         match &self.key {
-            Some(key) => self.sessions.store().delete(key).await,
+            Some(key) => self.sessions.checked().delete(key).await,
             None => Ok(()),
         }
     }
@@ -733,7 +773,7 @@ impl Session {
         self.clear();
         self.expiry = Expiry::Default;
         if let Some(key) = self.key.take() {
-            self.sessions.store().delete(&key).await?;
+            self.sessions.checked().delete(&key).await?;
         }
         Ok(())
     }
@@ -743,14 +783,14 @@ impl Session {
     pub async fn cycle_key(&mut self) -> Result<()> {
         self.touch_access();
         let old = self.key.take();
-        let now = UnixTime::now();
+        let now = self.sessions.now();
         let expires_at = self.expiry_date_at(now);
         if expires_at.ttl_at(now).is_some() {
             let bytes = self.encode(expires_at)?;
             self.create_record(&bytes, expires_at).await?;
         }
         if let Some(old) = old {
-            self.sessions.store().delete(&old).await?;
+            self.sessions.checked().delete(&old).await?;
         }
         Ok(())
     }

@@ -151,6 +151,11 @@ pub struct Capabilities {
     /// [`update`](SessionStore::update) honours [`Expected::Version`] atomically, and versions
     /// change on every write.
     pub compare_and_set: bool,
+    /// The longest record the store accepts, if it has a limit of its own below
+    /// [`MAX_RECORD_BYTES`](crate::MAX_RECORD_BYTES) (memcached's item size, locmem's share of
+    /// its byte bound). Longer records are refused before they reach the store
+    /// ([`CheckedStore`](crate::CheckedStore)), so the store need not check.
+    pub max_record_bytes: Option<usize>,
 }
 
 impl Capabilities {
@@ -158,7 +163,15 @@ impl Capabilities {
     pub const fn new() -> Self {
         Self {
             compare_and_set: false,
+            max_record_bytes: None,
         }
+    }
+
+    /// With a maximum record size of its own.
+    #[must_use]
+    pub const fn with_max_record_bytes(mut self, max: usize) -> Self {
+        self.max_record_bytes = Some(max);
+        self
     }
 
     /// With or without compare-and-set.
@@ -194,17 +207,22 @@ impl Capabilities {
 ///
 /// # What a store can rely on
 ///
-/// Through [`Sessions`](crate::Sessions) (how every application and middleware uses a store):
+/// Through [`Sessions`](crate::Sessions) (how every application and middleware uses a store),
+/// which always puts the store behind a [`CheckedStore`](crate::CheckedStore):
 ///
 /// - every key matches [`key_format`](SessionStore::key_format) — malformed or hostile values
-///   clients present never reach the store;
-/// - `create`, `update` and `touch` are never handed an `expires_at` that has already passed
-///   (`Session` deletes such a session instead);
-/// - every record is at most [`MAX_RECORD_BYTES`](crate::MAX_RECORD_BYTES) and its values nest
-///   at most [`MAX_DEPTH`](crate::MAX_DEPTH) levels;
-/// - `update` carries [`Expected::Version`] with a version this store returned, unless the
-///   application chose [`ConflictPolicy::Overwrite`](crate::ConflictPolicy) or the store does
-///   not declare compare-and-set.
+///   clients present, and keys made for another store, never reach the store;
+/// - `create`, `update` and `touch` are never handed an `expires_at` that had already passed
+///   when the call was made (`Session` deletes such a session instead). The store still
+///   compares with its own clock: a second can tick between the check and the store's own
+///   arithmetic, and then the record must simply not be served;
+/// - every record is at most [`MAX_RECORD_BYTES`](crate::MAX_RECORD_BYTES) and at most the
+///   store's declared [`max_record_bytes`](Capabilities::max_record_bytes), and its values
+///   nest at most [`MAX_DEPTH`](crate::MAX_DEPTH) levels;
+/// - `update` carries [`Expected::Version`] with a version this store returned only if the
+///   store declares [`compare_and_set`](Capabilities::compare_and_set) and the application
+///   did not choose [`ConflictPolicy::Overwrite`](crate::ConflictPolicy); otherwise
+///   [`Expected::Any`].
 ///
 /// # A complete store
 ///

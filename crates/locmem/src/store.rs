@@ -14,7 +14,7 @@ use sessionkit_core::{
 };
 
 use crate::config::{LocMemConfig, ENTRY_OVERHEAD};
-use crate::shard::{cost, Key, Limits, Refused, Replacement, Shard, Written};
+use crate::shard::{Key, Limits, Refused, Replacement, Shard, Written};
 
 use crate::BACKEND;
 
@@ -125,7 +125,9 @@ impl LocMemStore {
     }
 
     /// The longest record accepted: a shard's byte budget (`max_bytes / shards`) less
-    /// [`ENTRY_OVERHEAD`]. Longer ones are refused with [`ErrorKind::TooLarge`].
+    /// [`ENTRY_OVERHEAD`]: the store's declared
+    /// [`max_record_bytes`](sessionkit_core::Capabilities::max_record_bytes), so longer ones are
+    /// refused with [`ErrorKind::TooLarge`] before they reach it.
     pub fn max_record_bytes(&self) -> usize {
         self.inner.limits.max_bytes.saturating_sub(ENTRY_OVERHEAD)
     }
@@ -164,29 +166,12 @@ impl LocMemStore {
         Some((key, hash, shard))
     }
 
+    /// [`locate`](Self::locate) for a write. Keys reach the store checked
+    /// ([`CheckedStore`](sessionkit_core::CheckedStore)); one that bypassed the check and
+    /// cannot be a key of this store is refused rather than stored.
     fn locate_for_write<'a>(&self, key: &'a SessionKey) -> Result<(&'a Key, u64, &Padded)> {
-        self.locate(key).ok_or_else(|| {
-            Error::config(
-                BACKEND,
-                "session key is not of the Random format (32 characters of [a-z0-9])",
-            )
-        })
-    }
-
-    fn check_size(&self, record: &[u8]) -> Result<()> {
-        if cost(record.len()) > self.inner.limits.max_bytes {
-            return Err(
-                Error::new(ErrorKind::TooLarge, BACKEND).with_detail(format!(
-                    "record of {} bytes; this store accepts at most {} bytes per record \
-                 (max_bytes {} over {} shards, less {ENTRY_OVERHEAD} bytes of bookkeeping)",
-                    record.len(),
-                    self.max_record_bytes(),
-                    self.inner.config.max_bytes(),
-                    self.inner.shards.len(),
-                )),
-            );
-        }
-        Ok(())
+        self.locate(key)
+            .ok_or_else(|| Error::new(ErrorKind::Invalid, BACKEND))
     }
 
     /// Counts evictions and warns about them, at most once a second.
@@ -243,8 +228,11 @@ impl SessionStore for LocMemStore {
         KeyFormat::Random
     }
 
+    /// Compare-and-set in the shard; records up to a shard's byte budget.
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new().with_compare_and_set(true)
+        Capabilities::new()
+            .with_compare_and_set(true)
+            .with_max_record_bytes(self.max_record_bytes())
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
@@ -263,7 +251,6 @@ impl SessionStore for LocMemStore {
         expires_at: UnixTime,
     ) -> Result<Stored> {
         let (k, hash, shard) = self.locate_for_write(key)?;
-        self.check_size(record)?;
         let data = record.to_vec();
         let now = UnixTime::now();
         let result = lock(shard).create(hash, k, data, expires_at, now, self.inner.limits);
@@ -279,7 +266,6 @@ impl SessionStore for LocMemStore {
         expected: Expected,
     ) -> Result<Stored> {
         let (k, hash, shard) = self.locate_for_write(key)?;
-        self.check_size(record)?;
         let now = UnixTime::now();
         let new = Replacement {
             record,

@@ -1,6 +1,6 @@
 //! The bounds: entries and bytes, the eviction order, and records too large to store.
 
-use sessionkit_core::{ErrorKind, SessionKey, SessionStore, UnixTime};
+use sessionkit_core::{ErrorKind, SessionKey, SessionStore, Sessions, UnixTime};
 use sessionkit_locmem::{LocMemConfig, LocMemStore, ENTRY_OVERHEAD};
 
 fn keys(n: usize) -> Vec<SessionKey> {
@@ -164,8 +164,12 @@ async fn byte_bound_counts_records_and_overhead() {
     assert_eq!(store.bytes(), 7 * cost);
 }
 
+/// The byte bound sets the longest record, declared to the session layer (which refuses longer
+/// ones before they reach the store: the conformance suite's
+/// `records_over_the_store_maximum_are_refused_and_nothing_is_stored`); exactly that long fits
+/// and takes the whole budget.
 #[tokio::test]
-async fn too_large_records_are_refused_with_size_and_limit() {
+async fn the_longest_record_is_the_byte_budget_and_is_declared() {
     let store = LocMemStore::new(
         LocMemConfig::new()
             .with_max_entries(1000)
@@ -173,36 +177,28 @@ async fn too_large_records_are_refused_with_size_and_limit() {
     );
     let limit = store.max_record_bytes();
     assert_eq!(limit, 64 * 1024 - ENTRY_OVERHEAD);
+    assert_eq!(store.capabilities().max_record_bytes, Some(limit));
     let exp = UnixTime::now().add_secs(60);
     let key = SessionKey::generate();
 
-    let too_big = vec![0u8; limit + 1];
-    let err = store.create(&key, &too_big, exp).await.unwrap_err();
+    let checked = Sessions::new(store.clone());
+    let err = checked
+        .store()
+        .create(&key, &vec![0u8; limit + 1], exp)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TooLarge);
-    assert!(err.is_too_large());
     let text = err.to_string();
     assert!(text.contains(&(limit + 1).to_string()), "{text}");
     assert!(text.contains(&limit.to_string()), "{text}");
-    assert!(!store.exists(&key).await.unwrap());
     assert_eq!(store.len(), 0);
 
-    // Exactly the limit fits, and takes the whole budget.
-    let fits = vec![0u8; limit];
-    store.create(&key, &fits, exp).await.unwrap();
-    assert_eq!(store.bytes(), 64 * 1024);
-
-    // A refused update leaves the stored record as it was.
-    let err = store
-        .update(&key, &too_big, exp, sessionkit_core::Expected::Any)
+    checked
+        .store()
+        .create(&key, &vec![0u8; limit], exp)
         .await
-        .unwrap_err();
-    assert!(err.is_too_large());
-    assert_eq!(
-        sessionkit_conformance::stored(&store, &key)
-            .await
-            .map(|v| v.len()),
-        Some(limit)
-    );
+        .unwrap();
+    assert_eq!(store.bytes(), 64 * 1024);
 }
 
 #[tokio::test]

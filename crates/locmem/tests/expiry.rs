@@ -197,12 +197,12 @@ async fn keys_of_another_format_are_refused_without_panicking() {
         .create(&token, b"r", exp)
         .await
         .unwrap_err()
-        .is_config());
+        .is_invalid());
     assert!(store
         .update(&token, b"r", exp, sessionkit_core::Expected::Any)
         .await
         .unwrap_err()
-        .is_config());
+        .is_invalid());
     assert!(store.touch(&token, exp).await.unwrap_err().is_vanished());
     assert_eq!(store.len(), 0);
 }

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use memcache::exp::{AsyncMetaClient, Meta, MutationStatus};
 use sessionkit_core::{
-    async_trait, Capabilities, Error, ErrorKind, Expected, Housekeeping, KeyFormat, Loaded, Result,
+    async_trait, Capabilities, Error, Expected, Housekeeping, KeyFormat, Loaded, Result,
     SessionKey, SessionStore, StoreStats, Stored, UnixTime, Version,
 };
 
 use crate::admin;
-use crate::config::{MemcachedConfig, MAX_KEY_LEN};
+use crate::config::MemcachedConfig;
 use crate::error::{from_client, UnexpectedReply};
 use crate::router::StableRendezvous;
 use crate::BACKEND;
@@ -165,33 +165,6 @@ impl MemcachedStore {
         wire
     }
 
-    /// The wire key, checked: store calls may come with keys made for another
-    /// [`KeyFormat`], which need not fit memcached's rules.
-    fn checked_key(&self, key: &SessionKey) -> Result<String> {
-        let wire = self.wire_key(key);
-        if wire.len() > MAX_KEY_LEN || !wire.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(Error::new(ErrorKind::Value, BACKEND).with_detail(format!(
-                "a {}-byte key (prefix included) does not fit memcached's key rules \
-                 (at most {MAX_KEY_LEN} bytes, printable ASCII, no spaces)",
-                wire.len()
-            )));
-        }
-        Ok(wire)
-    }
-
-    fn check_size(&self, record: &[u8]) -> Result<()> {
-        let max = self.inner.config.max_item_size();
-        if record.len() > max {
-            return Err(
-                Error::new(ErrorKind::TooLarge, BACKEND).with_detail(format!(
-                    "{} bytes > {max}, the configured memcached item size limit",
-                    record.len()
-                )),
-            );
-        }
-        Ok(())
-    }
-
     /// Deletes `wire`: `Ok(true)` if it was there.
     async fn remove(&self, wire: &str) -> Result<bool> {
         let reply = self
@@ -222,13 +195,16 @@ impl SessionStore for MemcachedStore {
         KeyFormat::Random
     }
 
-    /// Versions are memcached's CAS tokens (`mg … c`, `ms … C<token>`).
+    /// Versions are memcached's CAS tokens (`mg … c`, `ms … C<token>`); records up to the
+    /// configured item size.
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new().with_compare_and_set(true)
+        Capabilities::new()
+            .with_compare_and_set(true)
+            .with_max_record_bytes(self.inner.config.max_item_size())
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
-        let wire = self.checked_key(key)?;
+        let wire = self.wire_key(key);
         let reply = self
             .inner
             .client
@@ -250,8 +226,7 @@ impl SessionStore for MemcachedStore {
         record: &[u8],
         expires_at: UnixTime,
     ) -> Result<Stored> {
-        let wire = self.checked_key(key)?;
-        self.check_size(record)?;
+        let wire = self.wire_key(key);
         let Some(exptime) = memcached_exptime(expires_at, UnixTime::now()) else {
             // Already expired: storing it could only make it servable.
             return Ok(Stored::untracked(key.clone()));
@@ -283,8 +258,7 @@ impl SessionStore for MemcachedStore {
         expires_at: UnixTime,
         expected: Expected,
     ) -> Result<Stored> {
-        let wire = self.checked_key(key)?;
-        self.check_size(record)?;
+        let wire = self.wire_key(key);
         let Some(exptime) = memcached_exptime(expires_at, UnixTime::now()) else {
             // Already expired: the record must go, and a missing one is still vanished.
             return if self.remove(&wire).await? {
@@ -316,7 +290,7 @@ impl SessionStore for MemcachedStore {
     }
 
     async fn touch(&self, key: &SessionKey, expires_at: UnixTime) -> Result<()> {
-        let wire = self.checked_key(key)?;
+        let wire = self.wire_key(key);
         let Some(exptime) = memcached_exptime(expires_at, UnixTime::now()) else {
             return if self.remove(&wire).await? {
                 Ok(())
@@ -341,12 +315,12 @@ impl SessionStore for MemcachedStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<()> {
-        let wire = self.checked_key(key)?;
+        let wire = self.wire_key(key);
         self.remove(&wire).await.map(drop)
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool> {
-        let wire = self.checked_key(key)?;
+        let wire = self.wire_key(key);
         let reply = self
             .inner
             .client
