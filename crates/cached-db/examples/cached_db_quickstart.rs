@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sessionkit_cached_db::{CachedDbOptions, CachedDbStore};
-use sessionkit_core::{Loaded, SessionKey, SessionStore, Sessions};
+use sessionkit_core::{Loaded, Opened, SessionKey, SessionStore, Sessions};
 use sessionkit_db::DbConfig;
 use sessionkit_locmem::LocMemStore;
 
@@ -42,7 +42,7 @@ async fn main() -> sessionkit_core::Result<()> {
     let copy = store.cache().load(&key).await?.expect("cached");
     assert_eq!(
         Some(Loaded::from_envelope(copy.record)),
-        store.db().load(&key).await?
+        store.db().load(&key).await?.map(Opened::Whole)
     );
 
     // Logout: deleted from both.

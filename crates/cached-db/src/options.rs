@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sessionkit_core::{Codecs, ConfigUrl, Error, Result};
+use sessionkit_core::{ConfigUrl, Error, Result};
 
 use crate::BACKEND;
 
@@ -127,7 +127,6 @@ pub struct CachedDbOptions {
     pub(crate) cache_ttl: Option<Duration>,
     pub(crate) delete_recheck: Option<Duration>,
     pub(crate) cache_timeout: Option<Duration>,
-    pub(crate) codecs: Codecs,
 }
 
 impl Default for CachedDbOptions {
@@ -139,7 +138,6 @@ impl Default for CachedDbOptions {
             cache_ttl: None,
             delete_recheck: Some(DEFAULT_DELETE_RECHECK),
             cache_timeout: Some(DEFAULT_CACHE_TIMEOUT),
-            codecs: Codecs::default(),
         }
     }
 }
@@ -209,16 +207,6 @@ impl CachedDbOptions {
     #[must_use]
     pub fn with_cache_timeout(mut self, limit: Option<Duration>) -> Self {
         self.cache_timeout = limit;
-        self
-    }
-
-    /// The codecs used to read a record's expiry when a database hit refills the cache
-    /// (default: the built-in codecs). Pass your `SessionConfig`'s codecs if it writes with a
-    /// codec of your own; records no codec can read are served from the database and simply
-    /// not cached on load.
-    #[must_use]
-    pub fn with_codecs(mut self, codecs: Codecs) -> Self {
-        self.codecs = codecs;
         self
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use sessionkit_core::{
-    async_trait, Capabilities, Error, Expected, Housekeeping, KeyFormat, Loaded, Result,
+    async_trait, Capabilities, Error, Expected, Housekeeping, KeyFormat, Loaded, Opened, Result,
     SessionKey, SessionStore, StoreStats, Stored, UnixTime, Version,
 };
 
@@ -260,6 +260,26 @@ impl<C: SessionStore, D: SessionStore> CachedDbStore<C, D> {
         }
     }
 
+    /// What a cache hit serves: the record and the database's version from the copy's
+    /// [`Loaded::envelope`], and the record's expiry. Without `cache_ttl` a copy expires with
+    /// its record (writes, refills and touches give it the record's expiry), so the copy's own
+    /// expiry is the record's; with it, the expiry the envelope recorded (a touch then drops
+    /// the copy rather than leave that stale). A copy written before expiries were kept in the
+    /// envelope has only its own.
+    fn served_from(&self, copy: Loaded) -> Loaded {
+        match Loaded::from_envelope(copy.record) {
+            Opened::Whole(mut loaded) => {
+                if self.inner.options.cache_ttl.is_none() {
+                    loaded.expires_at = copy.expires_at;
+                }
+                loaded
+            }
+            Opened::WithoutExpiry { record, version } => {
+                Loaded::new(record, version, copy.expires_at)
+            }
+        }
+    }
+
     /// The expiry a cache entry gets for a record expiring at `expires_at`: the earlier of it
     /// and now + `cache_ttl`. `None` if that has passed (nothing may be cached then).
     fn cache_expiry(&self, expires_at: UnixTime) -> Option<UnixTime> {
@@ -328,7 +348,7 @@ impl<C: SessionStore, D: SessionStore> CachedDbStore<C, D> {
             Step::Create => &[Step::Create, Step::Update],
             Step::Update => &[Step::Update, Step::Create, Step::Update],
         };
-        let value = Loaded::envelope(version, record);
+        let value = Loaded::envelope(version, expires_at, record);
         let cache = &self.inner.cache;
         for step in steps {
             let result = match step {
@@ -376,13 +396,10 @@ impl<C: SessionStore, D: SessionStore> CachedDbStore<C, D> {
         if h.suspect(key).is_some() {
             return;
         }
-        let Ok(decoded) = self.inner.options.codecs.decode(&found.record) else {
+        let Some(cache_exp) = self.cache_expiry(found.expires_at) else {
             return;
         };
-        let Some(cache_exp) = self.cache_expiry(decoded.expires_at) else {
-            return;
-        };
-        let value = Loaded::envelope(found.version, &found.record);
+        let value = Loaded::envelope(found.version, found.expires_at, &found.record);
         match self
             .bounded(self.inner.cache.create(key, &value, cache_exp))
             .await
@@ -394,7 +411,7 @@ impl<C: SessionStore, D: SessionStore> CachedDbStore<C, D> {
             Err(e) if e.is_collision() || e.is_too_large() => h.on_success(),
             Err(e) => {
                 h.on_error(&e, "create");
-                self.invalidate(key, None, Some(decoded.expires_at)).await;
+                self.invalidate(key, None, Some(found.expires_at)).await;
             }
         }
     }
@@ -545,7 +562,7 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedDbStore<C, D> {
                 Ok(Some(copy)) => {
                     h.on_success();
                     self.drain_soon();
-                    return Ok(Some(Loaded::from_envelope(copy.record)));
+                    return Ok(Some(self.served_from(copy)));
                 }
                 Ok(None) => {
                     h.on_success();
@@ -623,9 +640,11 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedDbStore<C, D> {
             return Ok(());
         }
         let generation = h.suspect(key);
+        let capped = self.inner.options.cache_ttl.is_some();
         let cache_exp = match (generation, self.cache_expiry(expires_at)) {
-            (None, Some(exp)) => exp,
-            // A suspect copy must go rather than live longer; so must one whose expiry passed.
+            (None, Some(exp)) if !capped => exp,
+            // A suspect copy must go rather than live longer; so must one whose expiry passed,
+            // and one whose envelope records an expiry other than its own (`cache_ttl`).
             (generation, _) => {
                 self.invalidate(key, generation, Some(expires_at)).await;
                 return Ok(());

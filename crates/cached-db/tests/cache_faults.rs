@@ -104,7 +104,7 @@ async fn assert_cache_agrees(store: &Store, sessions: &[(String, u64)]) -> usize
             .load(&key)
             .await
             .expect("cache load")
-            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record)
+            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).into_record())
         {
             cached += 1;
             assert_eq!(Some(copy), in_db, "the cache contradicts the database");

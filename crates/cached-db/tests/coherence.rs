@@ -82,7 +82,7 @@ async fn two_instances_sharing_redis_see_each_others_writes() {
             .load(&k)
             .await
             .unwrap()
-            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record)
+            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).into_record())
             .is_some(),
         "served from the shared cache"
     );
@@ -96,7 +96,7 @@ async fn two_instances_sharing_redis_see_each_others_writes() {
         .load(&k)
         .await
         .unwrap()
-        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record)
+        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).into_record())
         .is_none());
     stale.insert("v", "written after the logout").unwrap();
     let err = stale.save().await.unwrap_err();
@@ -149,7 +149,7 @@ async fn direct_database_delete_is_served_until_the_cache_copy_expires() {
         .load(&k)
         .await
         .unwrap()
-        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record)
+        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).into_record())
         .is_some());
 
     store.db().delete(&k).await.unwrap();
@@ -171,7 +171,7 @@ async fn direct_database_delete_is_served_until_the_cache_copy_expires() {
         .load(&k)
         .await
         .unwrap()
-        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record)
+        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).into_record())
         .is_none());
 
     // Through the store itself a delete is seen at once.
@@ -201,7 +201,7 @@ async fn failed_database_write_leaves_the_cache_untouched() {
         .load(&k)
         .await
         .unwrap()
-        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record);
+        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).into_record());
     assert!(before.is_some());
 
     common::pg_execute(&url, &format!("DROP TABLE \"{table}\"")).expect("drop the table");
@@ -213,7 +213,7 @@ async fn failed_database_write_leaves_the_cache_untouched() {
             .load(&k)
             .await
             .unwrap()
-            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record),
+            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).into_record()),
         before,
         "the cache holds what it held"
     );
@@ -246,7 +246,7 @@ async fn database_killed_fails_writes_and_keeps_the_cache() {
         .load(&k)
         .await
         .unwrap()
-        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record);
+        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).into_record());
     assert!(before.is_some());
 
     pg.kill().unwrap();
@@ -267,7 +267,7 @@ async fn database_killed_fails_writes_and_keeps_the_cache() {
                     .load(&k)
                     .await
                     .unwrap()
-                    .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record)
+                    .map(|l| sessionkit_core::Loaded::from_envelope(l.record).into_record())
             }
             Err(e) => {
                 failed = Some(e);
@@ -286,7 +286,7 @@ async fn database_killed_fails_writes_and_keeps_the_cache() {
         .load(&k)
         .await
         .unwrap()
-        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record);
+        .map(|l| sessionkit_core::Loaded::from_envelope(l.record).into_record());
     if err.is_timeout() {
         // The write may have reached the database: the copy is dropped rather than kept.
         assert!(now.is_none() || now == before, "{now:?}");
@@ -319,7 +319,7 @@ async fn database_killed_fails_writes_and_keeps_the_cache() {
             .load(&k)
             .await
             .unwrap()
-            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record),
+            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).into_record()),
         store.db().load(&k).await.unwrap().map(|l| l.record)
     );
     pg.ping().unwrap();
@@ -380,7 +380,7 @@ async fn race_writers(sa: &Sessions, sb: &Sessions, store: &Store, rounds: u32) 
             .load(&k)
             .await
             .unwrap()
-            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record)
+            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).into_record())
             != store.db().load(&k).await.unwrap().map(|l| l.record)
         {
             disagreements += 1;
@@ -393,7 +393,7 @@ async fn race_writers(sa: &Sessions, sb: &Sessions, store: &Store, rounds: u32) 
             .load(&k)
             .await
             .unwrap()
-            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).record),
+            .map(|l| sessionkit_core::Loaded::from_envelope(l.record).into_record()),
         store.db().load(&k).await.unwrap().map(|l| l.record),
         "the next write repairs the cache"
     );
@@ -423,6 +423,75 @@ async fn concurrent_writers_on_two_instances() {
     eprintln!(
         "concurrent writers on two instances: the cache held the older of two simultaneous \
          writes after {disagreements} of {rounds} rounds"
+    );
+    drop(res);
+}
+
+/// A codec of the application's own, which the built-in codecs cannot read: `0x80`, then JSON.
+#[derive(Debug)]
+struct OwnCodec;
+
+impl sessionkit_core::Codec for OwnCodec {
+    fn format_byte(&self) -> u8 {
+        0x80
+    }
+    fn encode(
+        &self,
+        record: sessionkit_core::RecordRef<'_>,
+        out: &mut Vec<u8>,
+    ) -> sessionkit_core::Result<()> {
+        out.push(0x80);
+        sessionkit_core::JsonCodec.encode(record, out)
+    }
+    fn decode(&self, mut bytes: Vec<u8>) -> sessionkit_core::Result<sessionkit_core::Record> {
+        bytes.remove(0);
+        sessionkit_core::JsonCodec.decode(bytes)
+    }
+}
+
+/// A database hit refills the cache whatever codec wrote the record: the refill takes the
+/// record's expiry from the database's answer and never decodes it (it used to decode with
+/// the built-in codecs, so records of an application's own codec were never cached on load).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_hit_refills_the_cache_whatever_the_codec() {
+    let mut res = Resources::default();
+    let (db, _, _) = common::db_named(Db::Postgres, "codec", 2, &mut res).await;
+    let cache: Arc<dyn SessionStore> =
+        Arc::new(common::redis_cache(&common::unique("codec"), &mut res).await);
+    let db: Arc<dyn SessionStore> = Arc::new(db);
+    let store: Store = CachedDbStore::new(cache, db);
+    let sessions = Sessions::with_config(
+        store.clone(),
+        sessionkit_core::SessionConfig::new().with_codec(OwnCodec),
+    );
+    let cookie = saved(&sessions, "own codec").await;
+    let k = key(&store, &cookie);
+    let written = store.db().load(&k).await.unwrap().expect("in the database");
+    assert_eq!(
+        written.record[0], 0x80,
+        "written with the application's codec"
+    );
+    store.cache().delete(&k).await.unwrap();
+
+    assert_eq!(
+        value(&sessions, &cookie).await.as_deref(),
+        Some("own codec")
+    );
+    let copy = store
+        .cache()
+        .load(&k)
+        .await
+        .unwrap()
+        .expect("refilled on load");
+    assert_eq!(
+        Some(sessionkit_core::Loaded::from_envelope(copy.record)),
+        store
+            .db()
+            .load(&k)
+            .await
+            .unwrap()
+            .map(sessionkit_core::Opened::Whole),
+        "the database's record, version and expiry"
     );
     drop(res);
 }

@@ -60,6 +60,7 @@ macro_rules! __for_each_behaviour {
             calls_the_contract_forbids_never_reach_the_store,
             records_over_the_store_maximum_are_refused_and_nothing_is_stored,
             the_configured_clock_decides_expiry_to_the_second,
+            load_reports_the_expiry_it_was_written_with,
         );
     };
 }
@@ -78,6 +79,7 @@ macro_rules! __for_each_server_side_behaviour {
             expired_record_does_not_hold_its_key,
             update_of_missing_record_is_vanished,
             touch_of_missing_record_is_vanished,
+            load_reports_the_expiry_a_touch_moved,
             concurrent_saves_of_different_keys_lose_nothing,
             concurrent_saves_of_one_key_with_fail_policy_count_exactly,
             merge_keeps_other_keys_and_applies_own_changes,
@@ -938,4 +940,60 @@ pub async fn the_configured_clock_decides_expiry_to_the_second(h: Harness) {
             "and its record is gone"
         );
     }
+}
+
+/// Within a second: memcached reports the remaining whole seconds, which may round down.
+fn assert_expiry(what: &str, reported: UnixTime, written: UnixTime) {
+    let early = written.secs_after(reported);
+    assert!(
+        (0..=1).contains(&early),
+        "{what}: load reports {}, written {}",
+        reported.as_secs(),
+        written.as_secs()
+    );
+}
+
+/// `load` returns the expiry the record was written with (by `create`, then by `update`), so
+/// a caller that copies records (cached-db's refill) needs no codec to learn it.
+pub async fn load_reports_the_expiry_it_was_written_with(h: Harness) {
+    let sessions = h.sessions();
+    let at = UnixTime::now().add_secs(600);
+    let mut s = sessions.create();
+    s.insert("a", 1).unwrap();
+    s.set_expiry(Expiry::At(at));
+    s.save().await.unwrap();
+    let loaded = h
+        .store
+        .load(s.key().unwrap())
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_expiry("after create", loaded.expires_at, at);
+
+    let later = at.add_secs(300);
+    s.set_expiry(Expiry::At(later));
+    s.save().await.unwrap();
+    let loaded = h
+        .store
+        .load(s.key().unwrap())
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_expiry("after update", loaded.expires_at, later);
+    if let Some(key) = s.key() {
+        h.store.delete(key).await.unwrap();
+    }
+}
+
+/// After `touch`, `load` reports the expiry the touch set, and the record is unchanged.
+pub async fn load_reports_the_expiry_a_touch_moved(h: Harness) {
+    let s = stored_session(&h, &[("a", json!(1))]).await;
+    let key = s.key().unwrap().clone();
+    let before = h.store.load(&key).await.unwrap().expect("stored");
+    let moved = UnixTime::now().add_secs(7_200);
+    h.sessions().store().touch(&key, moved).await.unwrap();
+    let after = h.store.load(&key).await.unwrap().expect("still stored");
+    assert_expiry("after touch", after.expires_at, moved);
+    assert_eq!(after.record, before.record, "a touch rewrites no record");
+    h.store.delete(&key).await.unwrap();
 }

@@ -260,7 +260,18 @@ impl Sealer {
     }
 
     /// The record inside `value`, if it verifies and is live at `now`.
+    #[cfg(test)]
     pub(crate) fn open_at(&self, value: &str, now: UnixTime) -> Result<Vec<u8>, Reject> {
+        self.open_expiring_at(value, now).map(|(record, _)| record)
+    }
+
+    /// [`open_at`](Self::open_at), and the last second the value is live: its sealed expiry or
+    /// its issue time plus the maximum age, whichever comes first.
+    pub(crate) fn open_expiring_at(
+        &self,
+        value: &str,
+        now: UnixTime,
+    ) -> Result<(Vec<u8>, UnixTime), Reject> {
         if value.len() > self.max_incoming() {
             return Err(Reject::TooLong);
         }
@@ -293,10 +304,15 @@ impl Sealer {
         if expires_at.secs_after(now) < 0 {
             return Err(Reject::Expired);
         }
+        let live_until = UnixTime::from_secs(
+            expires_at
+                .as_secs()
+                .min(issued_at.as_secs().saturating_add(self.max_age)),
+        );
         if flags & FLAG_DEFLATE != 0 {
-            return self.inflate(&blob);
+            return Ok((self.inflate(&blob)?, live_until));
         }
-        Ok(blob)
+        Ok((blob, live_until))
     }
 
     /// Checks the MAC with every key; returns the length of `body || trailer`.

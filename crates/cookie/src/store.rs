@@ -80,11 +80,14 @@ impl CookieStore {
     /// `value` holds.
     pub fn open(&self, value: &str) -> Option<Vec<u8>> {
         self.open_at(value, UnixTime::now())
+            .map(|(record, _)| record)
     }
 
-    fn open_at(&self, value: &str, now: UnixTime) -> Option<Vec<u8>> {
-        match self.inner.open_at(value, now) {
-            Ok(record) => Some(record),
+    /// The record and the last second it is live (its sealed expiry, or its issue time plus
+    /// the maximum age if that comes first).
+    fn open_at(&self, value: &str, now: UnixTime) -> Option<(Vec<u8>, UnixTime)> {
+        match self.inner.open_expiring_at(value, now) {
+            Ok(opened) => Some(opened),
             Err(reason) => {
                 tracing::debug!(
                     target: "sessionkit::cookie",
@@ -114,7 +117,9 @@ impl SessionStore for CookieStore {
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
-        Ok(self.open(key.as_str()).map(Loaded::untracked))
+        Ok(self
+            .open_at(key.as_str(), UnixTime::now())
+            .map(|(record, expires_at)| Loaded::untracked(record, expires_at)))
     }
 
     async fn create(

@@ -55,7 +55,8 @@ pub use record::{
 };
 pub use session::{ConflictPolicy, Session, SessionConfig, Sessions, DEFAULT_COOKIE_AGE};
 pub use store::{
-    Capabilities, Expected, Loaded, SessionStore, Stored, Version, ENVELOPE_LEN, ENVELOPE_MARKER,
+    Capabilities, Expected, Loaded, Opened, SessionStore, Stored, Version, ENVELOPE_LEN,
+    ENVELOPE_MARKER,
 };
 pub use time::UnixTime;
 pub use url::{percent_decode, percent_encode, quote_short, ConfigUrl};

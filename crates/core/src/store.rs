@@ -71,55 +71,116 @@ pub struct Loaded {
     pub record: Vec<u8>,
     /// Their version.
     pub version: Version,
+    /// When the store stops serving them unless they are written or touched again, as the
+    /// last `create`, `update` or `touch` set it (to the second; memcached, which reports the
+    /// remaining seconds, may be one second early).
+    pub expires_at: UnixTime,
+}
+
+/// A value read back from an [`envelope`](Loaded::envelope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    /// The envelope held the version and the expiry.
+    Whole(Loaded),
+    /// A value written before its store kept expiries in the envelope (a bare record, written
+    /// before versions, is at [`Version::UNTRACKED`]): the store must find the expiry itself.
+    WithoutExpiry {
+        /// The record.
+        record: Vec<u8>,
+        /// Its version.
+        version: Version,
+    },
+}
+
+impl Opened {
+    /// The record, whatever the envelope said about it.
+    pub fn into_record(self) -> Vec<u8> {
+        match self {
+            Opened::Whole(loaded) => loaded.record,
+            Opened::WithoutExpiry { record, .. } => record,
+        }
+    }
 }
 
 impl Loaded {
-    /// Bytes of `version`.
-    pub fn new(record: Vec<u8>, version: Version) -> Self {
-        Self { record, version }
+    /// Bytes of `version` that expire at `expires_at`.
+    pub fn new(record: Vec<u8>, version: Version, expires_at: UnixTime) -> Self {
+        Self {
+            record,
+            version,
+            expires_at,
+        }
     }
 
     /// Bytes from a store that does not track versions.
-    pub fn untracked(record: Vec<u8>) -> Self {
-        Self::new(record, Version::UNTRACKED)
+    pub fn untracked(record: Vec<u8>, expires_at: UnixTime) -> Self {
+        Self::new(record, Version::UNTRACKED, expires_at)
     }
 
-    /// `record` and its `version` as one value, for a store that keeps both in one place (a
-    /// redis string, a cache copy): [`ENVELOPE_MARKER`], the version as 8 big-endian bytes,
-    /// then the record.
-    pub fn envelope(version: Version, record: &[u8]) -> Vec<u8> {
+    /// `record`, its `version` and its expiry as one value, for a store that keeps them in one
+    /// place (a redis string, a cache copy): [`ENVELOPE_MARKER`], the version as 8 big-endian
+    /// bytes, `expires_at` as 8 big-endian bytes (at most 2⁵⁶ − 1 seconds, some two billion
+    /// years: its first byte is always 0), then the record.
+    pub fn envelope(version: Version, expires_at: UnixTime, record: &[u8]) -> Vec<u8> {
         let mut value = Vec::with_capacity(ENVELOPE_LEN + record.len());
-        value.extend_from_slice(&Self::envelope_header(version));
+        value.extend_from_slice(&Self::envelope_header(version, expires_at));
         value.extend_from_slice(record);
         value
     }
 
     /// The [`envelope`](Self::envelope)'s first [`ENVELOPE_LEN`] bytes, for a store that writes
     /// them and the record into its own buffer without building the value first.
-    pub fn envelope_header(version: Version) -> [u8; ENVELOPE_LEN] {
+    pub fn envelope_header(version: Version, expires_at: UnixTime) -> [u8; ENVELOPE_LEN] {
         let mut header = [ENVELOPE_MARKER; ENVELOPE_LEN];
-        header[1..].copy_from_slice(&version.get().to_be_bytes());
+        header[1..VERSIONED_LEN].copy_from_slice(&version.get().to_be_bytes());
+        header[VERSIONED_LEN..].copy_from_slice(&Self::envelope_expiry(expires_at));
         header
     }
 
-    /// The record and version of a value [`envelope`](Self::envelope) made. A value without an
-    /// envelope (a bare record, written before its store kept versions; no codec's format byte
-    /// is [`ENVELOPE_MARKER`]) is that record at [`Version::UNTRACKED`].
-    pub fn from_envelope(mut value: Vec<u8>) -> Self {
-        if value.len() < ENVELOPE_LEN || value[0] != ENVELOPE_MARKER {
-            return Self::untracked(value);
+    /// The 8 bytes of the [`envelope`](Self::envelope) that hold `expires_at` (bytes 9 to 16),
+    /// for a store that moves the expiry in place.
+    pub fn envelope_expiry(expires_at: UnixTime) -> [u8; 8] {
+        let secs = expires_at.as_secs().clamp(0, MAX_ENVELOPE_EXPIRY);
+        secs.to_be_bytes()
+    }
+
+    /// What a value [`envelope`](Self::envelope) made holds. Also reads what earlier versions
+    /// wrote: the version-only envelope (marker and version, then the record, whose first byte
+    /// is a codec's format byte, never 0) and a bare record (no codec's format byte is
+    /// [`ENVELOPE_MARKER`]), at [`Version::UNTRACKED`]; neither says when it expires.
+    pub fn from_envelope(mut value: Vec<u8>) -> Opened {
+        if value.len() < VERSIONED_LEN || value[0] != ENVELOPE_MARKER {
+            return Opened::WithoutExpiry {
+                record: value,
+                version: Version::UNTRACKED,
+            };
         }
-        let mut version = [0u8; 8];
-        version.copy_from_slice(&value[1..ENVELOPE_LEN]);
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&value[1..VERSIONED_LEN]);
+        let version = Version::new(u64::from_be_bytes(word));
+        if value.len() < ENVELOPE_LEN || value[VERSIONED_LEN] != 0 {
+            value.drain(..VERSIONED_LEN);
+            return Opened::WithoutExpiry {
+                record: value,
+                version,
+            };
+        }
+        word.copy_from_slice(&value[VERSIONED_LEN..ENVELOPE_LEN]);
+        let expires_at = UnixTime::from_secs(i64::from_be_bytes(word));
         value.drain(..ENVELOPE_LEN);
-        Self::new(value, Version::new(u64::from_be_bytes(version)))
+        Opened::Whole(Self::new(value, version, expires_at))
     }
 }
 
 /// The first byte of a [`Loaded::envelope`]: no record starts with it.
 pub const ENVELOPE_MARKER: u8 = 0x00;
-/// The length of a [`Loaded::envelope`]'s header: the marker and 8 bytes of version.
-pub const ENVELOPE_LEN: usize = 9;
+/// The length of a [`Loaded::envelope`]'s header: the marker, 8 bytes of version, 8 of expiry.
+pub const ENVELOPE_LEN: usize = 17;
+/// The marker and the version: the envelope of versions before expiries were kept in it.
+const VERSIONED_LEN: usize = 9;
+/// The latest expiry an envelope holds (its first byte stays 0, which tells it from the
+/// version-only envelope).
+const MAX_ENVELOPE_EXPIRY: i64 = (1 << 56) - 1;
 
 /// What a successful [`create`](SessionStore::create) or [`update`](SessionStore::update)
 /// returns.
@@ -262,7 +323,7 @@ impl Capabilities {
 ///         Ok(map
 ///             .get(key)
 ///             .filter(|(_, exp, _)| live(*exp))
-///             .map(|(record, _, v)| Loaded::new(record.clone(), *v)))
+///             .map(|(record, exp, v)| Loaded::new(record.clone(), *v, *exp)))
 ///     }
 ///     async fn create(&self, key: &SessionKey, record: &[u8], exp: UnixTime) -> Result<Stored> {
 ///         let (map, last) = &mut *self.map.lock().unwrap();
@@ -471,22 +532,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn envelopes_round_trip_and_bare_records_are_untracked() {
+    fn envelopes_round_trip_and_earlier_values_are_read() {
         let v = Version::new(0x0102_0304_0506_0708);
-        let value = Loaded::envelope(v, b"\x01rec");
-        assert_eq!(&value[..9], b"\x00\x01\x02\x03\x04\x05\x06\x07\x08");
+        let t = UnixTime::from_secs(0x0a0b_0c0d);
+        let value = Loaded::envelope(v, t, b"\x01rec");
+        assert_eq!(
+            &value[..17],
+            b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x00\x00\x00\x00\x0a\x0b\x0c\x0d"
+        );
         assert_eq!(
             Loaded::from_envelope(value),
-            Loaded::new(b"\x01rec".to_vec(), v)
+            Opened::Whole(Loaded::new(b"\x01rec".to_vec(), v, t))
         );
+        // The version-only envelope (record right after the version).
+        let mut old = b"\x00\x01\x02\x03\x04\x05\x06\x07\x08".to_vec();
+        old.extend_from_slice(b"{\"a\":1} and more than eight bytes");
         assert_eq!(
-            Loaded::from_envelope(b"\x01rec".to_vec()),
-            Loaded::untracked(b"\x01rec".to_vec())
+            Loaded::from_envelope(old),
+            Opened::WithoutExpiry {
+                record: b"{\"a\":1} and more than eight bytes".to_vec(),
+                version: v
+            }
         );
-        assert_eq!(
-            Loaded::from_envelope(vec![0; 5]),
-            Loaded::untracked(vec![0; 5])
-        );
+        for bare in [b"\x01rec".to_vec(), vec![0; 5]] {
+            assert_eq!(
+                Loaded::from_envelope(bare.clone()),
+                Opened::WithoutExpiry {
+                    record: bare,
+                    version: Version::UNTRACKED
+                }
+            );
+        }
+        // Expiries out of range are clamped, never misread as the old layout.
+        for (t, kept) in [(i64::MAX, (1i64 << 56) - 1), (-5, 0)] {
+            match Loaded::from_envelope(Loaded::envelope(v, UnixTime::from_secs(t), b"\x01")) {
+                Opened::Whole(l) => assert_eq!(l.expires_at.as_secs(), kept),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

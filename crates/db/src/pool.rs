@@ -114,7 +114,7 @@ pub(crate) trait DbConn: R2D2Connection + SimpleConnection + Send + Sized + 'sta
         &mut self,
         t: &Template,
         binds: &[Bind<'_>],
-    ) -> QueryResult<Option<(Option<Vec<u8>>, i64)>>;
+    ) -> QueryResult<Option<SessionRow>>;
 
     /// The first row's only column, an integer.
     fn select_int(&mut self, t: &Template, binds: &[Bind<'_>]) -> QueryResult<Option<i64>>;
@@ -143,6 +143,10 @@ pub(crate) trait DbConn: R2D2Connection + SimpleConnection + Send + Sized + 'sta
     ) -> QueryResult<T>;
 }
 
+/// A session row as `load` reads it: `session_data` (NULL only in a row altered by hand),
+/// `session_version`, `expire_date`.
+pub(crate) type SessionRow = (Option<Vec<u8>>, i64, i64);
+
 /// Implements the statement shapes of [`DbConn`] for a concrete connection type.
 macro_rules! statement_shapes {
     () => {
@@ -155,11 +159,11 @@ macro_rules! statement_shapes {
             &mut self,
             t: &Template,
             binds: &[Bind<'_>],
-        ) -> QueryResult<Option<(Option<Vec<u8>>, i64)>> {
+        ) -> QueryResult<Option<SessionRow>> {
             use diesel::sql_types::{BigInt, Binary, Nullable};
             use diesel::{OptionalExtension, RunQueryDsl};
-            t.select::<(Nullable<Binary>, BigInt)>(binds)
-                .get_result::<(Option<Vec<u8>>, i64)>(self)
+            t.select::<(Nullable<Binary>, BigInt, BigInt)>(binds)
+                .get_result::<SessionRow>(self)
                 .optional()
         }
 
@@ -269,9 +273,13 @@ impl DbConn for diesel::MysqlConnection {
         };
         // Servers that speak the protocol but lack one of these variables (older MySQL,
         // look-alikes) still work, bounded by the whole-operation limit only: say so, go on.
+        // READ COMMITTED, as Django's MySQL backend uses by default: single-row statements then
+        // take no gap locks on the expire_date index, which under REPEATABLE READ let two
+        // updates of different sessions deadlock (seen under load after a server restart).
         for setting in [
             limit,
             format!("SET SESSION innodb_lock_wait_timeout = {lock_wait}"),
+            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED".to_owned(),
         ] {
             if let Err(e) = conn.batch_execute(&setting) {
                 if error::query(Backend::Mysql, "", clone_query_error(&e)).kind()

@@ -176,7 +176,7 @@ impl Statements {
             format!("DELETE FROM {t} WHERE session_key IN ({keys}) AND expire_date <= ?");
         Self {
             load: Template::new(&format!(
-                "SELECT session_data, session_version FROM {t} \
+                "SELECT session_data, session_version, expire_date FROM {t} \
                  WHERE session_key = ? AND expire_date > ?"
             )),
             exists: Template::new(&format!(

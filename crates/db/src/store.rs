@@ -385,8 +385,12 @@ impl SessionStore for DbStore {
             .await?;
         match row {
             None => Ok(None),
-            Some((Some(data), version)) => Ok(Some(Loaded::new(data, from_column(version)))),
-            Some((None, _)) => {
+            Some((Some(data), version, expires_at)) => Ok(Some(Loaded::new(
+                data,
+                from_column(version),
+                UnixTime::from_secs(expires_at),
+            ))),
+            Some((None, _, _)) => {
                 // The schema says NOT NULL; a row altered by hand is no session.
                 tracing::warn!(
                     table = %self.inner.table,

@@ -211,7 +211,11 @@ impl Shard {
     pub(crate) fn get(&mut self, hash: u64, key: &Key, now: UnixTime) -> Option<Loaded> {
         let entry = self.table.find(hash, |e| e.key == *key)?;
         if is_live(entry.expires_at, now) {
-            return Some(Loaded::new(entry.data.as_slice().to_vec(), entry.version));
+            return Some(Loaded::new(
+                entry.data.as_slice().to_vec(),
+                entry.version,
+                entry.expires_at,
+            ));
         }
         self.remove(hash, key);
         None

@@ -209,7 +209,7 @@ impl SessionStore for MemcachedStore {
             .inner
             .client
             .get(&wire)
-            .meta(Meta::NONE.cas())
+            .meta(Meta::NONE.cas().ttl())
             .send()
             .await
             .map_err(from_client)?;
@@ -217,7 +217,16 @@ impl SessionStore for MemcachedStore {
             return Ok(None);
         }
         let version = cas_version(reply.item.cas, "mg")?;
-        Ok(reply.value.map(|record| Loaded::new(record, version)))
+        let expires_at = match reply.item.ttl {
+            // The remaining whole seconds, as memcached counts them.
+            Some(ttl) if ttl >= 0 => UnixTime::now().add_secs(ttl),
+            // This store never writes an item without a TTL; another writer may have.
+            Some(_) => UnixTime::from_secs(i64::MAX),
+            None => return Err(Error::backend(BACKEND, UnexpectedReply("mg"))),
+        };
+        Ok(reply
+            .value
+            .map(|record| Loaded::new(record, version, expires_at)))
     }
 
     async fn create(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 use redis::{Cmd, FromRedisValue, RedisResult, RedisWrite, ToRedisArgs, Value};
 use sessionkit_core::{
-    async_trait, Capabilities, Error, Expected, Housekeeping, KeyFormat, Loaded, Result,
+    async_trait, Capabilities, Error, Expected, Housekeeping, KeyFormat, Loaded, Opened, Result,
     SessionKey, SessionStore, StoreStats, Stored, UnixTime, Version, ENVELOPE_LEN,
 };
 
@@ -20,8 +20,10 @@ use crate::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_RESPONSE_TIMEOU
 /// millisecond form overflows, and a session that lives a century is a session that never ends.
 pub const MAX_TTL_SECS: u64 = 100 * 365 * 24 * 60 * 60;
 
-/// Values are [`Loaded::envelope`]s (`0x00`, the version's 8 bytes, the record); a bare record
-/// written before versions loads as [`Version::UNTRACKED`].
+/// Values are [`Loaded::envelope`]s (`0x00`, the version's 8 bytes, the expiry's 8 bytes, the
+/// record), so `GET` alone answers a load with the record, its version and its expiry. A bare
+/// record written before versions loads as [`Version::UNTRACKED`]; it and the version-only
+/// envelope written before expiries were kept get their expiry from a `PTTL`.
 ///
 /// Compare-and-set, run by the server in one step: `KEYS[1]` the session, `ARGV[1]` the
 /// expected version's 8 bytes, `ARGV[2]` the new value, `ARGV[3]` its TTL in seconds. Reads
@@ -34,6 +36,19 @@ local version = '\0\0\0\0\0\0\0\0'
 if string.byte(head, 1) == 0 and #head == 9 then version = string.sub(head, 2, 9) end
 if version ~= ARGV[1] then return -1 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"#;
+
+/// Touch, run by the server in one step: `KEYS[1]` the session, `ARGV[1]` the new TTL in
+/// seconds, `ARGV[2]` the new expiry's 8 envelope bytes. Moves the TTL and, in a value with the
+/// whole envelope (byte 10 is 0), the expiry it records (`SETRANGE` keeps the TTL). Returns 1
+/// (touched) or 0 (no record: vanished; nothing is created).
+const TOUCH_SCRIPT: &str = r#"
+if redis.call('EXPIRE', KEYS[1], ARGV[1]) == 0 then return 0 end
+local head = redis.call('GETRANGE', KEYS[1], 0, 9)
+if #head == 10 and string.byte(head, 1) == 0 and string.byte(head, 10) == 0 then
+  redis.call('SETRANGE', KEYS[1], 9, ARGV[2])
+end
 return 1
 "#;
 
@@ -79,10 +94,11 @@ impl Connection {
 ///
 /// | operation | command | reply checked |
 /// |---|---|---|
-/// | `load` | `GET k` | nil = no session |
+/// | `load` | `GET k` (and `PTTL k` for a value written before expiries were kept in it) | nil = no session |
 /// | `create` | `SET k v NX EX ttl` | nil = [collision](sessionkit_core::Error::is_collision) (never an overwrite) |
 /// | `update` | `SET k v XX EX ttl` | nil = [vanished](sessionkit_core::Error::is_vanished) (never a resurrection) |
-/// | `touch` | `EXPIRE k ttl` | 0 = vanished |
+/// | `update` with a version | `EVALSHA` of a script: compare the version, `SET … EX` | 0 = vanished, -1 = conflict |
+/// | `touch` | `EVALSHA` of a script: `EXPIRE k ttl`, then the envelope's expiry in place | 0 = vanished |
 /// | `delete` | `DEL k` | — |
 /// | `exists` | `EXISTS k` | — |
 /// | `clear_expired` | none | always `Ok(0)`: the server expires keys itself |
@@ -305,9 +321,7 @@ impl RedisStore {
         }
     }
 
-    /// [`CAS_SCRIPT`] by its SHA-1 (`EVALSHA`), or by its text (`EVAL`, which also caches it)
-    /// when the server does not know it yet (first use, restart, `SCRIPT FLUSH`, a failover to
-    /// a replica that never saw it).
+    /// [`CAS_SCRIPT`] on `key`: 1 stored, 0 vanished, -1 conflict.
     async fn compare_and_set(
         &self,
         key: &SessionKey,
@@ -315,22 +329,39 @@ impl RedisStore {
         value: Enveloped<'_>,
         ttl: u64,
     ) -> Result<i64> {
-        let room = ENVELOPE_LEN + value.record.len() + self.prefix.len() + 160;
+        let room = ENVELOPE_LEN + value.record.len() + 40;
+        self.eval(&CAS, key, room, |cmd| {
+            cmd.arg(&expected.get().to_be_bytes()[..])
+                .arg(&value)
+                .arg(ttl);
+        })
+        .await
+    }
+
+    /// `script` on `key` by its SHA-1 (`EVALSHA`), or by its text (`EVAL`, which also caches
+    /// it) when the server does not know it yet (first use, restart, `SCRIPT FLUSH`, a
+    /// failover to a replica that never saw it). `args` adds the `ARGV`s, which take about
+    /// `room` bytes.
+    async fn eval(
+        &self,
+        script: &ServerScript,
+        key: &SessionKey,
+        room: usize,
+        args: impl Fn(&mut Cmd),
+    ) -> Result<i64> {
+        let room = room + self.prefix.len() + key.as_str().len() + script.text.len() + 20;
         let invocation = |by_text: bool| {
             let mut cmd = Cmd::with_capacity(7, room);
             if by_text {
-                cmd.arg("EVAL").arg(CAS_SCRIPT);
+                cmd.arg("EVAL").arg(script.text);
             } else {
-                cmd.arg("EVALSHA").arg(cas_script_sha());
+                cmd.arg("EVALSHA").arg(script.sha());
             }
-            cmd.arg(1)
-                .arg(PrefixedKey {
-                    prefix: &self.prefix,
-                    key: key.as_str(),
-                })
-                .arg(&expected.get().to_be_bytes()[..])
-                .arg(&value)
-                .arg(ttl);
+            cmd.arg(1).arg(PrefixedKey {
+                prefix: &self.prefix,
+                key: key.as_str(),
+            });
+            args(&mut cmd);
             cmd
         };
         match self.run::<i64>(&invocation(false)).await {
@@ -345,11 +376,29 @@ impl RedisStore {
     }
 }
 
-/// The SHA-1 of [`CAS_SCRIPT`] in hex, as `EVALSHA` wants it (computed once).
-fn cas_script_sha() -> &'static str {
-    static SHA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SHA.get_or_init(|| redis::Script::new(CAS_SCRIPT).get_hash().to_owned())
+/// A Lua script the store runs on the server, and its SHA-1 (computed once).
+struct ServerScript {
+    text: &'static str,
+    sha: std::sync::OnceLock<String>,
 }
+
+impl ServerScript {
+    const fn new(text: &'static str) -> Self {
+        Self {
+            text,
+            sha: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The SHA-1 in hex, as `EVALSHA` wants it.
+    fn sha(&self) -> &str {
+        self.sha
+            .get_or_init(|| redis::Script::new(self.text).get_hash().to_owned())
+    }
+}
+
+static CAS: ServerScript = ServerScript::new(CAS_SCRIPT);
+static TOUCH: ServerScript = ServerScript::new(TOUCH_SCRIPT);
 
 /// The time to live to send for `expires_at`, or `None` if the record is already expired.
 fn ttl(expires_at: UnixTime) -> Option<u64> {
@@ -368,6 +417,7 @@ struct PrefixedKey<'a> {
 /// without building the value first.
 struct Enveloped<'a> {
     version: Version,
+    expires_at: UnixTime,
     record: &'a [u8],
 }
 
@@ -375,7 +425,7 @@ impl ToRedisArgs for Enveloped<'_> {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
         let mut arg = out.writer_for_next_arg();
         // The writer appends to a Vec, which cannot fail.
-        let _ = arg.write_all(&Loaded::envelope_header(self.version));
+        let _ = arg.write_all(&Loaded::envelope_header(self.version, self.expires_at));
         let _ = arg.write_all(self.record);
     }
 }
@@ -403,7 +453,23 @@ impl SessionStore for RedisStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
         // The reply's bytes are moved out of the parsed value, not copied.
         let value: Option<Vec<u8>> = self.run(&self.command("GET", key, 1, 0)).await?;
-        Ok(value.map(Loaded::from_envelope))
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        match Loaded::from_envelope(value) {
+            Opened::Whole(loaded) => Ok(Some(loaded)),
+            Opened::WithoutExpiry { record, version } => {
+                // Written before expiries were kept in the value: ask the server (-2: gone
+                // meanwhile; -1: no TTL, which this store never writes).
+                let ms: i64 = self.run(&self.command("PTTL", key, 1, 0)).await?;
+                let expires_at = match ms {
+                    -2 => return Ok(None),
+                    -1 => UnixTime::from_secs(i64::MAX),
+                    ms => UnixTime::now().add_secs(ms.div_euclid(1000)),
+                };
+                Ok(Some(Loaded::new(record, version, expires_at)))
+            }
+        }
     }
 
     async fn create(
@@ -422,10 +488,12 @@ impl SessionStore for RedisStore {
             };
         };
         let version = Version::fresh();
-        if self
-            .set(key, Enveloped { version, record }, "NX", ttl)
-            .await?
-        {
+        let value = Enveloped {
+            version,
+            expires_at,
+            record,
+        };
+        if self.set(key, value, "NX", ttl).await? {
             Ok(Stored::new(key.clone(), version))
         } else {
             Err(Error::collision(BACKEND))
@@ -440,14 +508,15 @@ impl SessionStore for RedisStore {
         expected: Expected,
     ) -> Result<Stored> {
         let version = Version::fresh();
+        let value = Enveloped {
+            version,
+            expires_at,
+            record,
+        };
         let outcome = match (ttl(expires_at), expected) {
-            (Some(ttl), Expected::Any) => i64::from(
-                self.set(key, Enveloped { version, record }, "XX", ttl)
-                    .await?,
-            ),
+            (Some(ttl), Expected::Any) => i64::from(self.set(key, value, "XX", ttl).await?),
             (Some(ttl), Expected::Version(old)) => {
-                self.compare_and_set(key, old, Enveloped { version, record }, ttl)
-                    .await?
+                self.compare_and_set(key, old, value, ttl).await?
             }
             // Replacing a live record by an expired one removes it.
             (None, _) => i64::from(self.del(key).await? > 0),
@@ -463,9 +532,13 @@ impl SessionStore for RedisStore {
     async fn touch(&self, key: &SessionKey, expires_at: UnixTime) -> Result<()> {
         let live = match ttl(expires_at) {
             Some(ttl) => {
-                let mut cmd = self.command("EXPIRE", key, 2, 20);
-                cmd.arg(ttl);
-                self.run::<u64>(&cmd).await? > 0
+                let expiry = Loaded::envelope_expiry(expires_at);
+                let touched = self
+                    .eval(&TOUCH, key, 40, |cmd| {
+                        cmd.arg(ttl).arg(&expiry[..]);
+                    })
+                    .await?;
+                touched > 0
             }
             // Moving the expiry into the past ends the session now.
             None => self.del(key).await? > 0,

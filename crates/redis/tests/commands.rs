@@ -25,9 +25,9 @@ async fn url() -> (
     (common::urls(&server).remove(0), server)
 }
 
-/// The record inside a stored value (after its version envelope).
+/// The record inside a stored value (after its envelope).
 fn record(value: Vec<u8>) -> Vec<u8> {
-    sessionkit_core::Loaded::from_envelope(value).record
+    sessionkit_core::Loaded::from_envelope(value).into_record()
 }
 
 #[tokio::test]
@@ -50,13 +50,12 @@ async fn sessions_are_prefixed_keys_with_the_expiry_as_ttl() {
     let ttl: i64 = conn.ttl(&name).await.unwrap();
     assert!((298..=300).contains(&ttl), "ttl {ttl}");
 
-    // touch moves the TTL without rewriting the value
-    store
-        .touch(&key, UnixTime::now().add_secs(5_000))
-        .await
-        .unwrap();
+    // touch moves the TTL and the expiry the envelope records, without rewriting the record
+    let touched = UnixTime::now().add_secs(5_000);
+    store.touch(&key, touched).await.unwrap();
     let ttl: i64 = conn.ttl(&name).await.unwrap();
     assert!((4_998..=5_000).contains(&ttl), "ttl {ttl}");
+    assert_eq!(store.load(&key).await.unwrap().unwrap().expires_at, touched);
     let stored: Option<Vec<u8>> = conn.get(&name).await.unwrap();
     assert_eq!(stored.map(record).as_deref(), Some(&b"record"[..]));
 
@@ -276,11 +275,20 @@ async fn bare_records_written_before_versions_load_and_save() {
     s.save().await.unwrap();
     let key = s.key().cloned().unwrap();
     let name = store.redis_key(&key);
-    // Rewrite it as an earlier sessionkit did: the record alone.
+    // Rewrite it as an earlier sessionkit did: the record after the version alone, then the
+    // record alone. Their expiry comes from the server's TTL.
     let value: Vec<u8> = conn.get(&name).await.unwrap();
-    let bare = record(value);
-    let _: () = conn.set_ex(&name, &bare, 300).await.unwrap();
+    let bare = record(value.clone());
+    let mut versioned = value[..9].to_vec();
+    versioned.extend_from_slice(&bare);
+    let _: () = conn.set_ex(&name, &versioned, 300).await.unwrap();
+    let loaded = store.load(&key).await.unwrap().expect("it loads");
+    assert_eq!(loaded.version.get().to_be_bytes(), value[1..9]);
+    assert_eq!(loaded.record, bare);
+    let ttl = loaded.expires_at.secs_after(UnixTime::now());
+    assert!((298..=300).contains(&ttl), "expiry from PTTL: {ttl}");
 
+    let _: () = conn.set_ex(&name, &bare, 300).await.unwrap();
     let loaded = store
         .load(&key)
         .await
@@ -288,6 +296,15 @@ async fn bare_records_written_before_versions_load_and_save() {
         .expect("a bare record loads");
     assert_eq!(loaded.version, sessionkit_core::Version::UNTRACKED);
     assert_eq!(loaded.record, bare);
+    let ttl = loaded.expires_at.secs_after(UnixTime::now());
+    assert!((298..=300).contains(&ttl), "expiry from PTTL: {ttl}");
+    // A touch leaves an earlier value's bytes alone (there is no expiry in it to move).
+    store
+        .touch(&key, UnixTime::now().add_secs(400))
+        .await
+        .unwrap();
+    let value: Vec<u8> = conn.get(&name).await.unwrap();
+    assert_eq!(value, bare);
     let mut s = sessions.load(Some(key.as_str())).await.unwrap();
     assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("42"));
     s.insert("visits", 1).unwrap();
@@ -332,4 +349,25 @@ async fn compare_and_set_survives_a_flushed_script_cache() {
     }
     let ttl: i64 = conn.ttl(store.redis_key(&key)).await.unwrap();
     assert!((118..=120).contains(&ttl), "ttl {ttl}");
+
+    // The touch script too.
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let later = UnixTime::now().add_secs(240);
+    store
+        .touch(&key, later)
+        .await
+        .expect("touch reloads its script");
+    assert_eq!(store.load(&key).await.unwrap().unwrap().expires_at, later);
+    let missing = SessionKey::generate();
+    assert!(store
+        .touch(&missing, later)
+        .await
+        .unwrap_err()
+        .is_vanished());
+    let exists: bool = conn.exists(store.redis_key(&missing)).await.unwrap();
+    assert!(!exists, "a touch creates nothing");
 }
