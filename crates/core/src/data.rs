@@ -87,7 +87,7 @@ impl Data {
         match &e.value {
             Slot::Owned(v) => v,
             Slot::Raw { range, decoded } => decoded.get_or_init(|| {
-                crate::record::decode_raw_value(&self.raw[range.clone()]).unwrap_or_else(|| {
+                crate::wire::decode_raw_value(&self.raw[range.clone()]).unwrap_or_else(|| {
                     tracing::warn!(
                         target: "sessionkit::security",
                         "a stored session value failed to decode after its record was validated"
@@ -142,7 +142,7 @@ impl Data {
         match slot {
             Slot::Owned(v) => v,
             Slot::Raw { range, mut decoded } => decoded.take().unwrap_or_else(|| {
-                crate::record::decode_raw_value(&self.raw[range]).unwrap_or(Value::Null)
+                crate::wire::decode_raw_value(&self.raw[range]).unwrap_or(Value::Null)
             }),
         }
     }

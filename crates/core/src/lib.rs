@@ -41,6 +41,7 @@ mod session;
 mod store;
 mod time;
 mod url;
+mod wire;
 
 pub use checked::CheckedStore;
 pub use clear::{ClearExpiredTask, MIN_CLEAR_PERIOD};
@@ -50,9 +51,7 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 pub use expiry::Expiry;
 pub use info::{Housekeeping, Migration, StoreStats};
 pub use key::{KeyFormat, SessionKey, KEY_ALPHABET, KEY_LEN};
-pub use record::{
-    BincodeCodec, Codec, Codecs, JsonCodec, Record, RecordRef, MAX_DEPTH, MAX_RECORD_BYTES,
-};
+pub use record::{BincodeCodec, Codec, Codecs, JsonCodec, Record, RecordRef};
 pub use session::{ConflictPolicy, Session, SessionConfig, Sessions, DEFAULT_COOKIE_AGE};
 pub use store::{
     Capabilities, Expected, Loaded, Opened, SessionStore, Stored, Version, ENVELOPE_LEN,
@@ -60,6 +59,7 @@ pub use store::{
 };
 pub use time::UnixTime;
 pub use url::{percent_decode, percent_encode, quote_short, ConfigUrl};
+pub use wire::{MAX_DEPTH, MAX_RECORD_BYTES};
 
 /// Re-exported so stores and callers use the same versions.
 pub use async_trait::async_trait;
