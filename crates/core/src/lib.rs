@@ -34,6 +34,7 @@ mod clock;
 mod data;
 mod error;
 mod expiry;
+mod finite;
 mod info;
 mod key;
 mod record;

@@ -422,8 +422,12 @@ impl Session {
         self.data.get(key)
     }
 
-    /// Stores `value` under `key`.
+    /// Stores `value` under `key`. A value that cannot be stored as JSON is an
+    /// [`ErrorKind::Value`] error and changes nothing — among them a NaN or infinite float,
+    /// which `serde_json` would otherwise store as `null`.
     pub fn insert<T: Serialize>(&mut self, key: &str, value: T) -> Result<()> {
+        crate::finite::check(&value)
+            .map_err(|e| Error::new(ErrorKind::Value, "core").with_source(e))?;
         let value = serde_json::to_value(&value)
             .map_err(|e| Error::new(ErrorKind::Value, "core").with_source(e))?;
         self.touch_access();

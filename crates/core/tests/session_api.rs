@@ -235,3 +235,21 @@ async fn expire_at_browser_close_follows_setting() {
         assert_eq!(s.expire_at_browser_close(), expected_default);
     }
 }
+
+/// Whatever a load would refuse, insert refuses first: a NaN or infinite float (which
+/// `serde_json` would store as `null`) is a `Value` error, and the session is unchanged.
+#[tokio::test]
+async fn non_finite_floats_are_refused_not_stored_as_null() {
+    let mut s = sessions().create();
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let err = s.insert("reading", bad).unwrap_err();
+        assert_eq!(err.kind(), sessionkit_core::ErrorKind::Value, "{err:?}");
+        let err = s
+            .insert("readings", vec![Some(1.0), Some(bad)])
+            .unwrap_err();
+        assert_eq!(err.kind(), sessionkit_core::ErrorKind::Value);
+    }
+    assert!(s.is_empty() && !s.is_modified(), "nothing was stored");
+    s.insert("reading", 21.5).unwrap();
+    assert_eq!(s.get::<f64>("reading").unwrap(), Some(21.5));
+}
