@@ -6,7 +6,6 @@ use std::time::Duration;
 use sessionkit_core::{percent_encode, quote_short, ConfigUrl, Error, Result};
 
 use crate::error::{self, CONFIG};
-use crate::store::DbStore;
 use crate::{
     Backend, DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_SIZE, DEFAULT_STATEMENT_TIMEOUT, DEFAULT_TABLE,
     MIGRATIONS_TABLE,
@@ -144,23 +143,8 @@ impl DbConfig {
         &self.url
     }
 
-    /// Checks the settings, opens one connection to check the URL, the credentials and the
-    /// database (then closes it), and returns the store with its pool. Runs on tokio's blocking
-    /// threads; never blocks an async worker.
-    ///
-    /// The session table is not needed yet: create it with [`DbStore::migrate`].
-    ///
-    /// Errors:
-    /// - an unknown URL scheme or parameter, a URL whose database feature is off, `:memory:`,
-    ///   an SQLite path that is not a file that can be opened in the mode asked for, an
-    ///   invalid table name, a pool size of 0, zero timeouts, rejected credentials or a
-    ///   database that does not exist →
-    ///   [`Error::is_config`](sessionkit_core::Error::is_config);
-    /// - a database that cannot be reached (down, refusing connections) →
-    ///   [`Error::is_unavailable`](sessionkit_core::Error::is_unavailable). The store is never
-    ///   built half-working: retry `connect` (with a back-off) to start while the database is
-    ///   still coming up. Once built, the store rides out restarts by itself.
-    pub async fn connect(self) -> Result<DbStore> {
+    /// The checked settings a store is built from (see `DbConfig::connect`, in `store.rs`).
+    pub(crate) fn into_options(self) -> Result<Options> {
         let (target, from_url) = Target::parse_with_settings(&self.url)?;
         let backend = target.backend();
         let name = error::name(backend);
@@ -196,13 +180,7 @@ impl DbConfig {
             connect_timeout,
             statement_timeout,
         };
-        let limit = opts.operation_limit();
-        let building = tokio::task::spawn_blocking(move || DbStore::build(opts));
-        match tokio::time::timeout(limit, building).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(join)) => Err(error::join(backend, join)),
-            Err(elapsed) => Err(error::deadline(backend, elapsed)),
-        }
+        Ok(opts)
     }
 }
 
@@ -678,14 +656,6 @@ pub(crate) fn validate_table(name: &str, backend: Backend) -> Result<String> {
     Ok(name.to_owned())
 }
 
-/// `name` quoted for `backend` (the name is validated: it holds no quote characters).
-pub(crate) fn quote(name: &str, backend: Backend) -> String {
-    match backend {
-        Backend::Mysql => format!("`{name}`"),
-        Backend::Postgres | Backend::Sqlite => format!("\"{name}\""),
-    }
-}
-
 /// `scheme://user:password@host/...` with everything before the `@` hidden.
 pub(crate) fn redact(url: &str) -> String {
     let Some(start) = url.find("://").map(|i| i + 3) else {
@@ -820,8 +790,6 @@ mod tests {
         }
         assert!(validate_table("sqlite_x", Backend::Sqlite).is_err());
         assert!(validate_table("sqlite_x", Backend::Postgres).is_ok());
-        assert_eq!(quote("t", Backend::Mysql), "`t`");
-        assert_eq!(quote("t", Backend::Postgres), "\"t\"");
     }
 
     #[test]

@@ -56,6 +56,7 @@ use std::fmt;
 use std::time::Duration;
 
 mod config;
+mod dialect;
 mod error;
 mod migrate;
 mod pool;

@@ -16,19 +16,11 @@ use std::time::Duration;
 use diesel::result::QueryResult;
 use sessionkit_core::{Migration as Outcome, UnixTime};
 
+use crate::dialect::{expiry_index_name, quote};
 use crate::pool::DbConn;
 use crate::sql::{Bind, Template};
 use crate::{Backend, MIGRATIONS_TABLE};
 
-#[cfg(feature = "postgres")]
-/// PostgreSQL advisory lock key of the migration lock ("sessionk" in ASCII).
-pub(crate) const LOCK_ID: i64 = 0x7365_7373_696f_6e6b;
-#[cfg(feature = "mysql")]
-/// MySQL/MariaDB named lock of the migration lock.
-pub(crate) const LOCK_NAME: &str = "sessionkit_migrate";
-#[cfg(feature = "mysql")]
-/// How long a MySQL/MariaDB migration waits for another process's migration lock.
-pub(crate) const LOCK_WAIT_SECS: i64 = 60;
 /// The statement timeout of migration connections, if the configured one is shorter: DDL on a
 /// big table and waiting for another process's migration both take longer than a request.
 pub(crate) const MIGRATION_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -142,24 +134,6 @@ fn table_exists_sql(backend: Backend) -> &'static str {
     }
 }
 
-/// The expiry index's name (unquoted). PostgreSQL and SQLite name indexes per schema, so it
-/// carries the table's name — shortened with a hash where PostgreSQL's 63-character limit
-/// would otherwise cut it; MySQL names them per table.
-pub(crate) fn expiry_index_name(backend: Backend, table: &str) -> String {
-    if backend == Backend::Mysql {
-        return "expire_date_idx".to_owned();
-    }
-    let full = format!("{table}_expire_date_idx");
-    if full.len() <= 63 {
-        return full;
-    }
-    // FNV-1a: stable across builds and platforms.
-    let hash = table.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    format!("{}_{hash:08x}_expire_idx", &table[..38])
-}
-
 /// Applies the migrations `table` lacks, under the migration lock; returns the versions
 /// applied. Blocking.
 pub(crate) fn run<C: DbConn>(
@@ -168,7 +142,7 @@ pub(crate) fn run<C: DbConn>(
     table: &str,
     quoted_table: &str,
 ) -> QueryResult<Outcome> {
-    let index = crate::config::quote(&expiry_index_name(backend, table), backend);
+    let index = quote(&expiry_index_name(backend, table), backend);
     let names = Names {
         table: quoted_table,
         expiry_index: &index,
@@ -270,23 +244,6 @@ pub(crate) fn run<C: DbConn>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn index_names_fit_postgres() {
-        assert_eq!(
-            expiry_index_name(Backend::Postgres, "sessionkit_session"),
-            "sessionkit_session_expire_date_idx"
-        );
-        let long = "a".repeat(63);
-        let other = format!("{}b", "a".repeat(62));
-        let (x, y) = (
-            expiry_index_name(Backend::Postgres, &long),
-            expiry_index_name(Backend::Postgres, &other),
-        );
-        assert!(x.len() <= 63 && y.len() <= 63, "{x} {y}");
-        assert_ne!(x, y);
-        assert_eq!(expiry_index_name(Backend::Mysql, &long), "expire_date_idx");
-    }
 
     #[test]
     fn versions_increase() {

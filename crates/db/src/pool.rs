@@ -234,7 +234,7 @@ impl DbConn for diesel::PgConnection {
         self.transaction(|conn| {
             conn.batch_execute(&format!(
                 "SELECT pg_advisory_xact_lock({})",
-                crate::migrate::LOCK_ID
+                crate::dialect::LOCK_ID
             ))?;
             f(conn)
         })
@@ -310,8 +310,8 @@ impl DbConn for diesel::MysqlConnection {
         let got = self.select_int(
             &lock,
             &[
-                Bind::Text(crate::migrate::LOCK_NAME),
-                Bind::Int(crate::migrate::LOCK_WAIT_SECS),
+                Bind::Text(crate::dialect::LOCK_NAME),
+                Bind::Int(crate::dialect::LOCK_WAIT_SECS),
             ],
         )?;
         if got != Some(1) {
@@ -320,14 +320,14 @@ impl DbConn for diesel::MysqlConnection {
                 Box::new(format!(
                     "lock wait timeout exceeded: another process held the migration lock {} \
                      for {} s",
-                    crate::migrate::LOCK_NAME,
-                    crate::migrate::LOCK_WAIT_SECS
+                    crate::dialect::LOCK_NAME,
+                    crate::dialect::LOCK_WAIT_SECS
                 )),
             ));
         }
         let result = f(self);
         let release = Template::new("SELECT RELEASE_LOCK(?)");
-        let released = self.select_int(&release, &[Bind::Text(crate::migrate::LOCK_NAME)]);
+        let released = self.select_int(&release, &[Bind::Text(crate::dialect::LOCK_NAME)]);
         let value = result?;
         released?;
         Ok(value)

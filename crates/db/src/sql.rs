@@ -267,8 +267,8 @@ mod cache_tests {
         assert_instrumentation(&counter);
         conn.set_instrumentation(counter);
 
-        let index = crate::config::quote(
-            &crate::migrate::expiry_index_name(Backend::Sqlite, "t"),
+        let index = crate::dialect::quote(
+            &crate::dialect::expiry_index_name(Backend::Sqlite, "t"),
             Backend::Sqlite,
         );
         let st = Statements::new(Backend::Sqlite, "\"t\"", &index);

@@ -10,12 +10,43 @@ use sessionkit_core::{
     SessionKey, SessionStore, StoreStats, Stored, UnixTime, Version,
 };
 
-use crate::config::{quote, Options};
+use crate::config::{DbConfig, Options};
+use crate::dialect::{expiry_index_name, quote};
 use crate::error;
 use crate::migrate;
 use crate::pool::{after_error, checkout, DbConn, Health, LogErrors, Manager, Settings};
 use crate::sql::{Bind, Statements};
 use crate::{Backend, CLEAR_BATCH_SIZE};
+
+impl DbConfig {
+    /// Checks the settings, opens one connection to check the URL, the credentials and the
+    /// database (then closes it), and returns the store with its pool. Runs on tokio's blocking
+    /// threads; never blocks an async worker.
+    ///
+    /// The session table is not needed yet: create it with [`DbStore::migrate`].
+    ///
+    /// Errors:
+    /// - an unknown URL scheme or parameter, a URL whose database feature is off, `:memory:`,
+    ///   an SQLite path that is not a file that can be opened in the mode asked for, an
+    ///   invalid table name, a pool size of 0, zero timeouts, rejected credentials or a
+    ///   database that does not exist →
+    ///   [`Error::is_config`](sessionkit_core::Error::is_config);
+    /// - a database that cannot be reached (down, refusing connections) →
+    ///   [`Error::is_unavailable`](sessionkit_core::Error::is_unavailable). The store is never
+    ///   built half-working: retry `connect` (with a back-off) to start while the database is
+    ///   still coming up. Once built, the store rides out restarts by itself.
+    pub async fn connect(self) -> Result<DbStore> {
+        let opts = self.into_options()?;
+        let backend = opts.backend;
+        let limit = opts.operation_limit();
+        let building = tokio::task::spawn_blocking(move || DbStore::build(opts));
+        match tokio::time::timeout(limit, building).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(error::join(backend, join)),
+            Err(elapsed) => Err(error::deadline(backend, elapsed)),
+        }
+    }
+}
 
 /// A session store in a PostgreSQL, MySQL/MariaDB or SQLite table.
 ///
@@ -178,7 +209,7 @@ impl DbStore {
                 statements: Statements::new(
                     backend,
                     &quoted_table,
-                    &quote(&migrate::expiry_index_name(backend, &opts.table), backend),
+                    &quote(&expiry_index_name(backend, &opts.table), backend),
                 ),
                 backend,
                 table: opts.table,
