@@ -38,9 +38,9 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use sessionkit_core::{percent_decode, percent_encode, SessionStore, Sessions};
+use sessionkit_core::{percent_encode, SessionStore, Sessions};
 use sessionkit_http::{CookieSettings, SameSite, INTERRUPTED_MESSAGE};
-use sessionkit_testkit::{Provided, Service};
+use sessionkit_testkit::{unique_name, Provided, Service, SqliteFile};
 
 use crate::Recording;
 
@@ -49,6 +49,8 @@ pub struct TestBackend {
     /// The URL to `connect` (and `migrate`) with: its own key prefix, table or file.
     pub url: String,
     _server: Option<Arc<Mutex<Provided>>>,
+    /// The SQLite file of a `sqlite` or `cached-db` back end, removed with its folder.
+    _sqlite: SqliteFile,
 }
 
 impl std::fmt::Debug for TestBackend {
@@ -57,16 +59,6 @@ impl std::fmt::Debug for TestBackend {
             .field("url", &self.url)
             .finish()
     }
-}
-
-fn unique(tag: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{tag}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 fn shared(service: Service) -> (String, Option<Arc<Mutex<Provided>>>) {
@@ -80,8 +72,9 @@ impl TestBackend {
     /// throwaway server starts (call it from `spawn_blocking`).
     pub fn for_this_test() -> Self {
         let backend = std::env::var("SESSIONKIT_HTTP_BACKEND").unwrap_or_else(|_| "locmem".into());
-        let name = unique("http");
-        let sqlite = || format!("sqlite://{}/{name}.sqlite3", std::env::temp_dir().display());
+        let name = unique_name("http");
+        let file = SqliteFile::new(&name).expect("a temporary folder");
+        let sqlite = || file.url();
         let (url, server) = match backend.as_str() {
             "locmem" => ("locmem://".to_owned(), None),
             "redis" => {
@@ -129,6 +122,7 @@ impl TestBackend {
         Self {
             url,
             _server: server,
+            _sqlite: file,
         }
     }
 
@@ -137,21 +131,6 @@ impl TestBackend {
         tokio::task::spawn_blocking(Self::for_this_test)
             .await
             .expect("start the back end")
-    }
-}
-
-impl Drop for TestBackend {
-    /// Removes the SQLite file a `sqlite` or `cached-db` back end wrote.
-    fn drop(&mut self) {
-        let decoded = percent_decode(&self.url).unwrap_or_default();
-        if let Some(start) = decoded.find("sqlite://") {
-            let path = decoded[start + "sqlite://".len()..]
-                .split(['?', '&'])
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            let _ = std::fs::remove_file(path);
-        }
     }
 }
 

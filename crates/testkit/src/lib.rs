@@ -3,6 +3,7 @@
 mod error;
 mod mariadb;
 mod memcached;
+mod names;
 mod postgres;
 mod process;
 mod redis;
@@ -16,6 +17,7 @@ use std::path::Path;
 pub use error::{Error, Result};
 pub use mariadb::MariadbServer;
 pub use memcached::MemcachedServers;
+pub use names::{unique_name, SqliteFile};
 pub use postgres::PostgresServer;
 pub use process::{find_program, TempDir};
 pub use redis::{RedisCluster, RedisServer, CLUSTER_MASTERS};

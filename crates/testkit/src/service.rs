@@ -94,6 +94,17 @@ impl Service {
         Ok(provided)
     }
 
+    /// [`Service::shared`] for a test: a failure panics with what went wrong and the variable
+    /// that names a running server instead. Blocks while a server starts.
+    pub fn shared_for_test(self) -> Arc<Mutex<Provided>> {
+        self.shared().unwrap_or_else(|e| {
+            panic!(
+                "no {self} server for the tests: {e}\n(set {} to use a running one)",
+                self.env_var()
+            )
+        })
+    }
+
     /// Like [`Service::from_env_or_start`], with the variable's value passed in.
     pub fn from_value_or_start(self, value: Option<&str>) -> Result<Provided> {
         let urls: Vec<String> = value

@@ -3,8 +3,6 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,35 +13,20 @@ use sessionkit_db::{DbConfig, DbStore};
 use sessionkit_locmem::LocMemStore;
 use sessionkit_memcached::{MemcachedConfig, MemcachedStore};
 use sessionkit_redis::{RedisConfig, RedisStore};
-use sessionkit_testkit::{Provided, Service};
+use sessionkit_testkit::{Provided, Service, SqliteFile};
 
 /// A name no other store of this run (or of an earlier run against the same servers) uses,
-/// valid as a table name and as a key prefix: `cdb_<tag>_<pid>_<n>_<time>`.
+/// valid as a table name and as a key prefix.
 pub fn unique(tag: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() % 1_000_000_000_000)
-        .unwrap_or(0);
-    format!(
-        "cdb_{tag}_{}_{}_{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    sessionkit_testkit::unique_name(tag)
 }
 
 /// The server(s) for `service`: the environment's, else a throwaway one shared by the tests of
 /// this binary that run at the same time (it stops when the last of them drops its handle).
 pub async fn server(service: Service) -> Arc<Mutex<Provided>> {
-    let provided = tokio::task::spawn_blocking(move || service.shared())
+    tokio::task::spawn_blocking(move || service.shared_for_test())
         .await
-        .expect("server start task");
-    provided.unwrap_or_else(|e| {
-        panic!(
-            "no {service} server for the tests: {e}\n(set {} to use a running one)",
-            service.env_var()
-        )
-    })
+        .expect("server start task")
 }
 
 /// The first URL of a provided service.
@@ -82,7 +65,7 @@ pub struct Resources {
 #[derive(Debug)]
 enum Cleanup {
     PgTable { url: String, table: String },
-    File(PathBuf),
+    File(SqliteFile),
 }
 
 impl Drop for Cleanup {
@@ -92,13 +75,8 @@ impl Drop for Cleanup {
                 // Best effort: a test database left with a table is no failure.
                 let _ = pg_execute(url, &format!("DROP TABLE IF EXISTS \"{table}\""));
             }
-            Cleanup::File(path) => {
-                for suffix in ["", "-wal", "-shm", "-journal"] {
-                    let mut p = path.clone().into_os_string();
-                    p.push(suffix);
-                    let _ = std::fs::remove_file(p);
-                }
-            }
+            // Removed with its folder.
+            Cleanup::File(_) => {}
         }
     }
 }
@@ -134,8 +112,8 @@ pub async fn db_named(
     let table = unique(tag);
     let (url, cleanup) = match kind {
         Db::Sqlite => {
-            let path = std::env::temp_dir().join(format!("{table}.sqlite3"));
-            (format!("sqlite://{}", path.display()), Cleanup::File(path))
+            let file = SqliteFile::new(&table).expect("a temporary folder");
+            (file.url(), Cleanup::File(file))
         }
         Db::Postgres => {
             let server = server(Service::Postgres).await;

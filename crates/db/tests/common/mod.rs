@@ -4,67 +4,25 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sessionkit_conformance::Guarded;
 use sessionkit_db::{Backend, DbConfig, DbStore};
-use sessionkit_testkit::{Provided, Service};
+use sessionkit_testkit::{Provided, Service, SqliteFile};
 
 /// A table name no other store of this run (or of another run against the same server) uses.
 pub fn unique_table(tag: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "skt_{tag}_{}_{}_{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// A SQLite file in the temp dir, removed (with its WAL files) when dropped.
-#[derive(Debug)]
-pub struct TempFile(pub PathBuf);
-
-impl TempFile {
-    pub fn new(tag: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("{}.sqlite3", unique_table(tag)));
-        TempFile(path)
-    }
-
-    pub fn url(&self) -> String {
-        format!("sqlite://{}", self.0.display())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut p = self.0.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
-        }
-    }
+    sessionkit_testkit::unique_name(tag)
 }
 
 /// The server for `service`: the environment's (`SESSIONKIT_POSTGRES_URL`,
 /// `SESSIONKIT_MYSQL_URL`), else a throwaway server shared by the tests of this binary that run
 /// at the same time (it stops when the last of them drops its handle).
 pub async fn server(service: Service) -> Arc<Mutex<Provided>> {
-    let provided = tokio::task::spawn_blocking(move || service.shared())
+    tokio::task::spawn_blocking(move || service.shared_for_test())
         .await
-        .expect("server start task");
-    provided.unwrap_or_else(|e| {
-        panic!(
-            "no {service} server for the tests: {e}\n(set {} to use a running one)",
-            service.env_var()
-        )
-    })
+        .expect("server start task")
 }
 
 /// The first URL of a provided service.
@@ -80,7 +38,7 @@ pub fn url_of(provided: &Mutex<Provided>) -> String {
 /// the test ends) and its server.
 #[derive(Debug)]
 pub enum Place {
-    File(TempFile),
+    File(SqliteFile),
     Table {
         url: String,
         table: String,
@@ -165,7 +123,7 @@ pub fn quote(backend: Backend, name: &str) -> String {
 pub async fn place(backend: Backend, tag: &str) -> (Place, String) {
     let table = unique_table(tag);
     let place = match backend {
-        Backend::Sqlite => Place::File(TempFile::new(tag)),
+        Backend::Sqlite => Place::File(SqliteFile::new(tag).expect("a temporary folder")),
         Backend::Postgres | Backend::Mysql => {
             let service = if backend == Backend::Postgres {
                 Service::Postgres

@@ -2,9 +2,6 @@
 //! and stores with a prefix of their own.
 #![allow(dead_code, unreachable_pub)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use sessionkit_conformance::Guarded;
 use sessionkit_memcached::{MemcachedConfig, MemcachedStore};
 use sessionkit_testkit::{MemcachedServers, Provided, Service};
@@ -14,16 +11,7 @@ pub const ENV: &str = "SESSIONKIT_MEMCACHED_URLS";
 
 /// A key prefix no other test (or earlier run) uses.
 pub fn unique_prefix(tag: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "skt:{tag}:{}:{nanos}:{}:",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{}:", sessionkit_testkit::unique_name(tag))
 }
 
 /// `nodes` servers: the first `nodes` of `SESSIONKIT_MEMCACHED_URLS` (which must list that

@@ -3,7 +3,6 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use std::time::Duration;
@@ -14,31 +13,16 @@ use sessionkit_testkit::{Provided, Service};
 
 /// A key prefix no other store of this run (or of another run against the same server) uses.
 pub fn unique_prefix(tag: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "sessionkit-test:{tag}:{}:{nanos}:{}:",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{}:", sessionkit_testkit::unique_name(tag))
 }
 
 /// The server address(es) for `service`: the environment's (`SESSIONKIT_REDIS_URL`,
 /// `SESSIONKIT_REDIS_CLUSTER_URLS`), else a throwaway server shared by the tests of this binary
 /// that run at the same time (it stops when the last of them drops its handle).
 pub async fn server(service: Service) -> Arc<Mutex<Provided>> {
-    let provided = tokio::task::spawn_blocking(move || service.shared())
+    tokio::task::spawn_blocking(move || service.shared_for_test())
         .await
-        .expect("server start task");
-    provided.unwrap_or_else(|e| {
-        panic!(
-            "no {service} server for the tests: {e}\n(set {} to use a running one)",
-            service.env_var()
-        )
-    })
+        .expect("server start task")
 }
 
 /// The URLs of a provided service.
