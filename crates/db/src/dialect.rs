@@ -1,9 +1,170 @@
-//! What the three SQL dialects spell differently and more than one part of the crate needs:
-//! identifier quoting, the expiry index's name, the migration lock's names. (Each dialect's
-//! statements are in `sql.rs`, its DDL in `migrate.rs`, its connection settings in `pool.rs`.)
-//! Depends on nothing but [`Backend`].
+//! What each SQL dialect spells its own way, in one place per dialect: identifier quoting, the
+//! session table's DDL, the migration record, where to look for a table, the clear-expired
+//! index hint, the server-version query, how indexes are named, and the migration lock's
+//! names. `migrate.rs` and `sql.rs` write the shared statement flow with these; each
+//! connection type's own settings and lock calls are its `DbConn` impl in `pool.rs`. Depends on
+//! nothing but [`Backend`].
 
 use crate::Backend;
+
+/// One dialect's spellings. Templates name the quoted table `{t}` and the quoted expiry index
+/// `{i}`.
+#[derive(Debug)]
+pub(crate) struct Dialect {
+    /// The identifier quote.
+    quote: char,
+    /// Migration 1: the session table and its expiry index.
+    create_table: &'static str,
+    /// Migration 2: the version column.
+    add_version: &'static str,
+    /// The migration record's name column type and table options.
+    record_name_type: &'static str,
+    record_options: &'static str,
+    /// `table_name` → how many tables of that name exist where the store's statements look.
+    pub(crate) table_exists: &'static str,
+    /// What keeps the clear-expired select on the expiry index (`{i}`), after the table name.
+    clear_hint: &'static str,
+    /// The server's version.
+    pub(crate) server_version: &'static str,
+    /// Whether index names are per table (else per schema, so they carry the table's name).
+    index_names_per_table: bool,
+    /// `table_name`, `index_name` → whether the index exists, where a table adopted from
+    /// elsewhere may lack the expiry index (MySQL declares it inside `CREATE TABLE`, which
+    /// does nothing when the table exists); `None` where `CREATE INDEX IF NOT EXISTS` runs.
+    pub(crate) adopted_index_exists: Option<&'static str>,
+}
+
+/// PostgreSQL.
+const POSTGRES: Dialect = Dialect {
+    quote: '"',
+    create_table: "CREATE TABLE IF NOT EXISTS {t} (\
+                       session_key VARCHAR(40) NOT NULL PRIMARY KEY, \
+                       session_data BYTEA NOT NULL, \
+                       expire_date BIGINT NOT NULL); \
+                   CREATE INDEX IF NOT EXISTS {i} ON {t} (expire_date)",
+    add_version:
+        "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS session_version BIGINT NOT NULL DEFAULT 0",
+    record_name_type: "VARCHAR(64)",
+    record_options: "",
+    table_exists: "SELECT COUNT(*) FROM information_schema.tables \
+                   WHERE table_schema = current_schema() AND table_name = ?",
+    // No hints: the clear-expired select runs with sequential scans turned off instead
+    // (`DbConn::index_scans_only`).
+    clear_hint: "",
+    server_version: "SELECT version()",
+    index_names_per_table: false,
+    adopted_index_exists: None,
+};
+
+/// MySQL and MariaDB. Keys are ASCII; a binary collation compares them exactly (and cheaply).
+const MYSQL: Dialect = Dialect {
+    quote: '`',
+    create_table: "CREATE TABLE IF NOT EXISTS {t} (\
+                       session_key VARCHAR(40) CHARACTER SET ascii COLLATE ascii_bin NOT NULL \
+                           PRIMARY KEY, \
+                       session_data LONGBLOB NOT NULL, \
+                       expire_date BIGINT NOT NULL, \
+                       INDEX {i} (expire_date)) ENGINE=InnoDB",
+    // MySQL has no `ADD COLUMN IF NOT EXISTS` (MariaDB has): the migration record guards it.
+    add_version: "ALTER TABLE {t} ADD COLUMN session_version BIGINT NOT NULL DEFAULT 0",
+    record_name_type: "VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin",
+    record_options: " ENGINE=InnoDB",
+    table_exists: "SELECT COUNT(*) FROM information_schema.tables \
+                   WHERE table_schema = DATABASE() AND table_name = ?",
+    clear_hint: " FORCE INDEX ({i})",
+    server_version: "SELECT version()",
+    index_names_per_table: true,
+    adopted_index_exists: Some(
+        "SELECT COUNT(*) FROM information_schema.statistics \
+         WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?",
+    ),
+};
+
+/// SQLite.
+const SQLITE: Dialect = Dialect {
+    quote: '"',
+    create_table: "CREATE TABLE IF NOT EXISTS {t} (\
+                       session_key VARCHAR(40) NOT NULL PRIMARY KEY, \
+                       session_data BLOB NOT NULL, \
+                       expire_date BIGINT NOT NULL); \
+                   CREATE INDEX IF NOT EXISTS {i} ON {t} (expire_date)",
+    add_version: "ALTER TABLE {t} ADD COLUMN session_version BIGINT NOT NULL DEFAULT 0",
+    record_name_type: "VARCHAR(64)",
+    record_options: "",
+    table_exists: "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+    clear_hint: " INDEXED BY {i}",
+    server_version: "SELECT sqlite_version()",
+    index_names_per_table: false,
+    adopted_index_exists: None,
+};
+
+impl Backend {
+    /// How this database spells what dialects spell differently.
+    pub(crate) const fn dialect(self) -> &'static Dialect {
+        match self {
+            Backend::Postgres => &POSTGRES,
+            Backend::Mysql => &MYSQL,
+            Backend::Sqlite => &SQLITE,
+        }
+    }
+}
+
+/// A template with the quoted table and index filled in.
+fn fill(template: &str, table: &str, index: &str) -> String {
+    template.replace("{t}", table).replace("{i}", index)
+}
+
+impl Dialect {
+    /// `name` quoted (the name is validated: it holds no quote characters).
+    pub(crate) fn quote(&self, name: &str) -> String {
+        format!("{q}{name}{q}", q = self.quote)
+    }
+
+    /// Migration 1 for the quoted `table` and `index`.
+    pub(crate) fn create_table(&self, table: &str, index: &str) -> String {
+        fill(self.create_table, table, index)
+    }
+
+    /// Migration 2 for the quoted `table`.
+    pub(crate) fn add_version(&self, table: &str) -> String {
+        fill(self.add_version, table, "")
+    }
+
+    /// The migration record table `name`, if missing.
+    pub(crate) fn record_table(&self, name: &str) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {name} (\
+                 table_name {} NOT NULL, \
+                 version BIGINT NOT NULL, \
+                 applied_at BIGINT NOT NULL, \
+                 PRIMARY KEY (table_name, version)){}",
+            self.record_name_type, self.record_options
+        )
+    }
+
+    /// The hint after the table name that keeps a select on the quoted expiry `index`.
+    pub(crate) fn clear_hint(&self, index: &str) -> String {
+        fill(self.clear_hint, "", index)
+    }
+
+    /// The expiry index's name (unquoted) for `table`. Where indexes are named per schema
+    /// (PostgreSQL, SQLite) it carries the table's name — shortened with a hash where
+    /// PostgreSQL's 63-character limit would otherwise cut it.
+    pub(crate) fn expiry_index_name(&self, table: &str) -> String {
+        if self.index_names_per_table {
+            return "expire_date_idx".to_owned();
+        }
+        let full = format!("{table}_expire_date_idx");
+        if full.len() <= 63 {
+            return full;
+        }
+        // FNV-1a: stable across builds and platforms.
+        let hash = table.bytes().fold(0x811c_9dc5_u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+        format!("{}_{hash:08x}_expire_idx", &table[..38])
+    }
+}
 
 #[cfg(feature = "postgres")]
 /// PostgreSQL advisory lock key of the migration lock ("sessionk" in ASCII).
@@ -14,31 +175,6 @@ pub(crate) const LOCK_NAME: &str = "sessionkit_migrate";
 #[cfg(feature = "mysql")]
 /// How long a MySQL/MariaDB migration waits for another process's migration lock.
 pub(crate) const LOCK_WAIT_SECS: i64 = 60;
-/// `name` quoted for `backend` (the name is validated: it holds no quote characters).
-pub(crate) fn quote(name: &str, backend: Backend) -> String {
-    match backend {
-        Backend::Mysql => format!("`{name}`"),
-        Backend::Postgres | Backend::Sqlite => format!("\"{name}\""),
-    }
-}
-
-/// The expiry index's name (unquoted). PostgreSQL and SQLite name indexes per schema, so it
-/// carries the table's name — shortened with a hash where PostgreSQL's 63-character limit
-/// would otherwise cut it; MySQL names them per table.
-pub(crate) fn expiry_index_name(backend: Backend, table: &str) -> String {
-    if backend == Backend::Mysql {
-        return "expire_date_idx".to_owned();
-    }
-    let full = format!("{table}_expire_date_idx");
-    if full.len() <= 63 {
-        return full;
-    }
-    // FNV-1a: stable across builds and platforms.
-    let hash = table.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    format!("{}_{hash:08x}_expire_idx", &table[..38])
-}
 
 #[cfg(test)]
 mod tests {
@@ -46,25 +182,30 @@ mod tests {
 
     #[test]
     fn names_are_quoted_per_dialect() {
-        assert_eq!(quote("t", Backend::Mysql), "`t`");
-        assert_eq!(quote("t", Backend::Postgres), "\"t\"");
-        assert_eq!(quote("t", Backend::Sqlite), "\"t\"");
+        assert_eq!(Backend::Mysql.dialect().quote("t"), "`t`");
+        assert_eq!(Backend::Postgres.dialect().quote("t"), "\"t\"");
+        assert_eq!(Backend::Sqlite.dialect().quote("t"), "\"t\"");
     }
 
     #[test]
     fn index_names_fit_postgres() {
         assert_eq!(
-            expiry_index_name(Backend::Postgres, "sessionkit_session"),
+            Backend::Postgres
+                .dialect()
+                .expiry_index_name("sessionkit_session"),
             "sessionkit_session_expire_date_idx"
         );
         let long = "a".repeat(63);
         let other = format!("{}b", "a".repeat(62));
         let (x, y) = (
-            expiry_index_name(Backend::Postgres, &long),
-            expiry_index_name(Backend::Postgres, &other),
+            Backend::Postgres.dialect().expiry_index_name(&long),
+            Backend::Postgres.dialect().expiry_index_name(&other),
         );
         assert!(x.len() <= 63 && y.len() <= 63, "{x} {y}");
         assert_ne!(x, y);
-        assert_eq!(expiry_index_name(Backend::Mysql, &long), "expire_date_idx");
+        assert_eq!(
+            Backend::Mysql.dialect().expiry_index_name(&long),
+            "expire_date_idx"
+        );
     }
 }

@@ -16,7 +16,6 @@ use std::time::Duration;
 use diesel::result::QueryResult;
 use sessionkit_core::{Migration as Outcome, UnixTime};
 
-use crate::dialect::{expiry_index_name, quote};
 use crate::pool::DbConn;
 use crate::sql::{Bind, Template};
 use crate::{Backend, MIGRATIONS_TABLE};
@@ -62,76 +61,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
 /// MySQL's DDL commits by itself, so a crash between it and its record would make the next run
 /// fail on the existing column (drop it or record version 2 by hand).
 fn v2_add_version(backend: Backend, n: &Names<'_>) -> String {
-    let t = n.table;
-    match backend {
-        Backend::Postgres => format!(
-            "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS session_version BIGINT NOT NULL DEFAULT 0"
-        ),
-        Backend::Mysql | Backend::Sqlite => {
-            format!("ALTER TABLE {t} ADD COLUMN session_version BIGINT NOT NULL DEFAULT 0")
-        }
-    }
+    backend.dialect().add_version(n.table)
 }
 
 fn v1_create_table(backend: Backend, n: &Names<'_>) -> String {
-    let (t, i) = (n.table, n.expiry_index);
-    match backend {
-        Backend::Postgres => format!(
-            "CREATE TABLE IF NOT EXISTS {t} (\
-                 session_key VARCHAR(40) NOT NULL PRIMARY KEY, \
-                 session_data BYTEA NOT NULL, \
-                 expire_date BIGINT NOT NULL); \
-             CREATE INDEX IF NOT EXISTS {i} ON {t} (expire_date)"
-        ),
-        // Keys are ASCII; a binary collation compares them exactly (and cheaply).
-        Backend::Mysql => format!(
-            "CREATE TABLE IF NOT EXISTS {t} (\
-                 session_key VARCHAR(40) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
-                 session_data LONGBLOB NOT NULL, \
-                 expire_date BIGINT NOT NULL, \
-                 INDEX {i} (expire_date)) ENGINE=InnoDB"
-        ),
-        Backend::Sqlite => format!(
-            "CREATE TABLE IF NOT EXISTS {t} (\
-                 session_key VARCHAR(40) NOT NULL PRIMARY KEY, \
-                 session_data BLOB NOT NULL, \
-                 expire_date BIGINT NOT NULL); \
-             CREATE INDEX IF NOT EXISTS {i} ON {t} (expire_date)"
-        ),
-    }
-}
-
-/// The migration record table, if missing.
-fn record_table_sql(backend: Backend) -> String {
-    let (name_type, engine) = match backend {
-        Backend::Mysql => (
-            "VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin",
-            " ENGINE=InnoDB",
-        ),
-        Backend::Postgres | Backend::Sqlite => ("VARCHAR(64)", ""),
-    };
-    format!(
-        "CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (\
-             table_name {name_type} NOT NULL, \
-             version BIGINT NOT NULL, \
-             applied_at BIGINT NOT NULL, \
-             PRIMARY KEY (table_name, version)){engine}"
-    )
-}
-
-/// `table_name` → how many tables of that name exist where the store's statements look.
-fn table_exists_sql(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Postgres => {
-            "SELECT COUNT(*) FROM information_schema.tables \
-             WHERE table_schema = current_schema() AND table_name = ?"
-        }
-        Backend::Mysql => {
-            "SELECT COUNT(*) FROM information_schema.tables \
-             WHERE table_schema = DATABASE() AND table_name = ?"
-        }
-        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
-    }
+    backend.dialect().create_table(n.table, n.expiry_index)
 }
 
 /// Applies the migrations `table` lacks, under the migration lock; returns the versions
@@ -142,16 +76,18 @@ pub(crate) fn run<C: DbConn>(
     table: &str,
     quoted_table: &str,
 ) -> QueryResult<Outcome> {
-    let index = quote(&expiry_index_name(backend, table), backend);
+    let index = backend
+        .dialect()
+        .quote(&backend.dialect().expiry_index_name(table));
     let names = Names {
         table: quoted_table,
         expiry_index: &index,
     };
     conn.with_migration_lock(|c| {
-        c.batch_execute(&record_table_sql(backend))?;
+        c.batch_execute(&backend.dialect().record_table(MIGRATIONS_TABLE))?;
         let exists = c
             .select_int(
-                &Template::new(table_exists_sql(backend)),
+                &Template::new(backend.dialect().table_exists),
                 &[Bind::Text(table)],
             )?
             .unwrap_or(0)
@@ -208,18 +144,15 @@ pub(crate) fn run<C: DbConn>(
             );
             newly.push(m.version);
         }
-        if backend == Backend::Mysql {
+        if let Some(exists) = backend.dialect().adopted_index_exists {
             // A table adopted from elsewhere (created before sessionkit) may lack the expiry
-            // index that MySQL's CREATE TABLE declares inline; clear_expired names it.
+            // index; clear_expired names it.
             let has_index = c
                 .select_int(
-                    &Template::new(
-                        "SELECT COUNT(*) FROM information_schema.statistics \
-                         WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?",
-                    ),
+                    &Template::new(exists),
                     &[
                         Bind::Text(table),
-                        Bind::Text(&expiry_index_name(backend, table)),
+                        Bind::Text(&backend.dialect().expiry_index_name(table)),
                     ],
                 )?
                 .unwrap_or(0)

@@ -159,11 +159,7 @@ impl Statements {
         // Selecting the keys first, through the index, bounds a batch whatever the planner's
         // statistics say (a DELETE with a subselect was planned as a join over every expired
         // row when the statistics were stale); an empty batch costs one index probe.
-        let hint = match backend {
-            Backend::Mysql => format!(" FORCE INDEX ({expiry_index})"),
-            Backend::Sqlite => format!(" INDEXED BY {expiry_index}"),
-            Backend::Postgres => String::new(),
-        };
+        let hint = backend.dialect().clear_hint(expiry_index);
         let clear_select = format!(
             "SELECT session_key FROM {t}{hint} WHERE expire_date <= ? \
              ORDER BY expire_date LIMIT {CLEAR_BATCH_SIZE}"
@@ -203,10 +199,7 @@ impl Statements {
             delete: Template::new(&format!("DELETE FROM {t} WHERE session_key = ?")),
             clear_select: Template::new(&clear_select),
             clear_delete: Template::new(&clear_delete),
-            version: Template::new(match backend {
-                Backend::Sqlite => "SELECT sqlite_version()",
-                Backend::Mysql | Backend::Postgres => "SELECT version()",
-            }),
+            version: Template::new(backend.dialect().server_version),
             count_live: Template::new(&format!("SELECT COUNT(*) FROM {t} WHERE expire_date > ?")),
             count_expired: Template::new(&format!(
                 "SELECT COUNT(*) FROM {t} WHERE expire_date <= ?"
@@ -267,10 +260,8 @@ mod cache_tests {
         assert_instrumentation(&counter);
         conn.set_instrumentation(counter);
 
-        let index = crate::dialect::quote(
-            &crate::dialect::expiry_index_name(Backend::Sqlite, "t"),
-            Backend::Sqlite,
-        );
+        let dialect = Backend::Sqlite.dialect();
+        let index = dialect.quote(&dialect.expiry_index_name("t"));
         let st = Statements::new(Backend::Sqlite, "\"t\"", &index);
         let (key, now) = ("k".repeat(32), 100);
         for round in 0..3 {

@@ -11,7 +11,6 @@ use sessionkit_core::{
 };
 
 use crate::config::{DbConfig, Options};
-use crate::dialect::{expiry_index_name, quote};
 use crate::error;
 use crate::migrate;
 use crate::pool::{after_error, checkout, DbConn, Health, LogErrors, Manager, Settings};
@@ -201,7 +200,8 @@ impl DbStore {
                 ))
             }
         };
-        let quoted_table = quote(&opts.table, backend);
+        let dialect = backend.dialect();
+        let quoted_table = dialect.quote(&opts.table);
         let operation_limit = opts.operation_limit();
         Ok(DbStore {
             inner: Arc::new(Inner {
@@ -209,7 +209,7 @@ impl DbStore {
                 statements: Statements::new(
                     backend,
                     &quoted_table,
-                    &quote(&expiry_index_name(backend, &opts.table), backend),
+                    &dialect.quote(&dialect.expiry_index_name(&opts.table)),
                 ),
                 backend,
                 table: opts.table,
