@@ -309,6 +309,12 @@ pub(crate) const CELLS: &[Cell] = &[
         package: "sessionkit-cookie",
         ..CELL
     },
+    // Django's wire formats, against Django 5.2's own test vectors (no server).
+    Cell {
+        name: "django",
+        package: "sessionkit-django",
+        ..CELL
+    },
     // The database back end: every cell builds sessionkit-db with all three databases (one
     // build, shared by the cells) and runs some of its test files.
     Cell {
