@@ -309,10 +309,12 @@ pub(crate) const CELLS: &[Cell] = &[
         package: "sessionkit-cookie",
         ..CELL
     },
-    // Django's wire formats, against Django 5.2's own test vectors (no server).
+    // Django's wire formats: Django 5.2's own test vectors, and a real Django (from PyPI, in
+    // a virtualenv the testkit makes) reading and writing with sessionkit.
     Cell {
         name: "django",
         package: "sessionkit-django",
+        programs: &["python3-venv"],
         ..CELL
     },
     // The database back end: every cell builds sessionkit-db with all three databases (one

@@ -22,6 +22,8 @@ pub(crate) enum Probe {
     PkgConfig(&'static [&'static str]),
     /// This file exists.
     File(&'static str),
+    /// This command runs and succeeds.
+    Runs(&'static [&'static str]),
 }
 
 /// One system package: its names on each family of systems, why it is needed, how to probe.
@@ -165,6 +167,14 @@ const CHROMEDRIVER: Package = package(
     Probe::Programs(&["chromedriver"]),
 );
 
+const PYTHON3_VENV: Package = package(
+    "python3-venv",
+    Some("python3"),
+    Some("python@3"),
+    "python3 with venv: runs the real Django of the django cell (Django itself comes from PyPI)",
+    Probe::Runs(&["python3", "-m", "venv", "--help"]),
+);
+
 /// Every package the matrix may need, in the order messages list them.
 pub(crate) const PACKAGES: &[Package] = &[
     GCC,
@@ -182,6 +192,7 @@ pub(crate) const PACKAGES: &[Package] = &[
     OPENSSL,
     CHROMIUM,
     CHROMEDRIVER,
+    PYTHON3_VENV,
 ];
 
 /// The packages a throwaway server of `service` needs.
@@ -219,6 +230,7 @@ pub(crate) fn needed(cells: &[&Cell], from_env: impl Fn(Service) -> bool) -> Vec
             "openssl" => OPENSSL,
             "chromium" => CHROMIUM,
             "chromedriver" => CHROMEDRIVER,
+            "python3-venv" => PYTHON3_VENV,
             other => panic!("matrix: no package is known for the program `{other}`"),
         }));
     }
@@ -246,6 +258,13 @@ pub(crate) fn present(probe: Probe) -> bool {
                 .is_ok_and(|s| s.success())
         }),
         Probe::File(path) => Path::new(path).exists(),
+        Probe::Runs(command) => Command::new(command[0])
+            .args(&command[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success()),
     }
 }
 

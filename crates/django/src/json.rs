@@ -202,6 +202,11 @@ mod tests {
         // Raw UTF-8 from a careless writer reads as Django reads it: latin-1 mojibake.
         assert_eq!(read("{\"a\":\"é\"}".as_bytes()), Some(json!({"a": "Ã©"})));
         assert_eq!(read(b"{\"a\":NaN}"), None);
+        // Exactly the float Python wrote (serde_json's `float_roundtrip`): 2^70.
+        assert_eq!(
+            read(b"1.1805916207174113e+21").and_then(|v| v.as_f64()),
+            Some(1_180_591_620_717_411_303_424_f64)
+        );
         assert_eq!(read(b"not json"), None);
     }
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod django;
 mod error;
 mod mariadb;
 mod memcached;
@@ -14,6 +15,7 @@ mod wire;
 use std::fmt;
 use std::path::Path;
 
+pub use django::{django_python, DJANGO_PYTHON_ENV, DJANGO_VERSION};
 pub use error::{Error, Result};
 pub use mariadb::MariadbServer;
 pub use memcached::MemcachedServers;
