@@ -13,7 +13,8 @@ use crate::UnixTime;
 /// | `None` | [`Expiry::Default`] |
 /// | `0` | [`Expiry::AtBrowserClose`] (or [`Expiry::from_secs(0)`](Expiry::from_secs)) |
 /// | `int` N | [`Expiry::AfterInactivity`]`(N)` — N may be negative: already expired when saved |
-/// | `datetime` / `timedelta` | [`Expiry::At`] / [`Expiry::after`] |
+/// | `datetime` | [`Expiry::At`] ([`Expiry::at`]) |
+/// | `timedelta` d | [`Expiry::At`]`(now + d)`: Django turns it into a fixed time when it is set ([`Expiry::after`] is sliding, like an `int`) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Expiry {
@@ -40,7 +41,8 @@ impl Expiry {
         }
     }
 
-    /// Expires `d` after the last save (sliding); whole seconds, saturating.
+    /// Expires `d` after the last save (sliding, like Django's integer; Django's `timedelta` is
+    /// a fixed time: `Expiry::At(now.add_secs(d))`); whole seconds, saturating.
     pub fn after(d: Duration) -> Self {
         Expiry::AfterInactivity(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     }
