@@ -274,8 +274,8 @@ impl DbConn for diesel::MysqlConnection {
         // Servers that speak the protocol but lack one of these variables (older MySQL,
         // look-alikes) still work, bounded by the whole-operation limit only: say so, go on.
         // READ COMMITTED, as Django's MySQL backend uses by default: single-row statements then
-        // take no gap locks on the expire_date index, which under REPEATABLE READ let two
-        // updates of different sessions deadlock (seen under load after a server restart).
+        // take no gap locks on the expire_date index. (Deadlocks still happen right after a
+        // restart, while InnoDB rolls back what the crash left: `Inner::run` retries them.)
         for setting in [
             limit,
             format!("SET SESSION innodb_lock_wait_timeout = {lock_wait}"),

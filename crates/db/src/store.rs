@@ -93,6 +93,9 @@ struct Db<C: DbConn> {
     direct: Manager<C>,
 }
 
+/// How many times a statement rolled back as a deadlock victim is run again.
+const DEADLOCK_RETRIES: u32 = 3;
+
 pub(crate) struct Inner {
     pools: Pools,
     pub(crate) statements: Statements,
@@ -126,17 +129,40 @@ macro_rules! with_conn {
 impl Inner {
     /// Checks a connection out (waiting up to the connect timeout), runs `f` on it, maps its
     /// error and discards the connection if the error says so. Blocking.
+    ///
+    /// A statement the server rolled back as a deadlock victim (MySQL/MariaDB: "Deadlock
+    /// found … try restarting transaction"; PostgreSQL: a serialization failure) is run again,
+    /// up to [`DEADLOCK_RETRIES`] times, as the servers' manuals say to: every statement of the
+    /// store is autocommitted, so the victim changed nothing.
     fn run<C: DbConn, T>(
         &self,
         db: &Db<C>,
-        f: impl FnOnce(&mut C) -> diesel::QueryResult<T>,
+        f: impl Fn(&mut C) -> diesel::QueryResult<T>,
     ) -> Result<T> {
         let mut conn = checkout(&db.pool, &self.health, self.connect_timeout)?;
-        f(&mut conn.conn).map_err(|e| {
-            let err = error::query(self.backend, &self.quoted_table, e);
-            after_error(&mut conn, &self.health, err.kind());
-            err
-        })
+        let mut retries = 0;
+        loop {
+            match f(&mut conn.conn) {
+                Ok(value) => return Ok(value),
+                Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::SerializationFailure,
+                    info,
+                )) if retries < DEADLOCK_RETRIES => {
+                    retries += 1;
+                    tracing::debug!(
+                        backend = ?self.backend,
+                        retries,
+                        message = info.message(),
+                        "sessionkit-db: statement rolled back as a deadlock victim; running it again"
+                    );
+                }
+                Err(e) => {
+                    let err = error::query(self.backend, &self.quoted_table, e);
+                    after_error(&mut conn, &self.health, err.kind());
+                    return Err(err);
+                }
+            }
+        }
     }
 
     /// Opens a connection outside the pool with `settings`, runs `f` on it and closes it.
