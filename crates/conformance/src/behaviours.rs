@@ -955,26 +955,13 @@ pub async fn load_reports_the_expiry_it_was_written_with(h: Harness) {
     let at = UnixTime::now().add_secs(600);
     let mut s = sessions.create();
     s.insert("a", 1).unwrap();
-    s.set_expiry(Expiry::At(at));
-    s.save().await.unwrap();
-    let loaded = h
-        .store
-        .load(s.key().unwrap())
-        .await
-        .unwrap()
-        .expect("stored");
-    assert_expiry("after create", loaded.expires_at, at);
-
-    let later = at.add_secs(300);
-    s.set_expiry(Expiry::At(later));
-    s.save().await.unwrap();
-    let loaded = h
-        .store
-        .load(s.key().unwrap())
-        .await
-        .unwrap()
-        .expect("stored");
-    assert_expiry("after update", loaded.expires_at, later);
+    for (what, at) in [("after create", at), ("after update", at.add_secs(300))] {
+        s.set_expiry(Expiry::At(at));
+        s.save().await.unwrap();
+        let key = s.key().unwrap();
+        let loaded = h.store.load(key).await.unwrap().expect("stored");
+        assert_expiry(what, loaded.expires_at, at);
+    }
     if let Some(key) = s.key() {
         h.store.delete(key).await.unwrap();
     }

@@ -66,10 +66,7 @@ pub fn session_auth_hash(password: &str, secret: &[u8]) -> String {
 }
 
 fn key(secret: &[u8]) -> hmac::Key {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(AUTH_HASH_SALT.as_bytes());
-    ctx.update(secret);
-    hmac::Key::new(hmac::HMAC_SHA256, ctx.finish().as_ref())
+    crate::signing::salted_key(AUTH_HASH_SALT.as_bytes(), secret)
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {

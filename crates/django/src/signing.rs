@@ -32,13 +32,17 @@ pub const MAX_PAYLOAD: usize = 64 * 1024 * 1024;
 /// `salted_hmac(key_salt, value, secret, algorithm="sha256")`: HMAC-SHA256 of `value`, keyed
 /// with `SHA256(key_salt + secret)`.
 pub fn salted_hmac_sha256(key_salt: &[u8], value: &[u8], secret: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(hmac::sign(&salted_key(key_salt, secret), value).as_ref());
+    out
+}
+
+/// The HMAC-SHA256 key `salted_hmac` derives: `SHA256(key_salt + secret)`.
+pub(crate) fn salted_key(key_salt: &[u8], secret: &[u8]) -> hmac::Key {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(key_salt);
     ctx.update(secret);
-    let key = hmac::Key::new(hmac::HMAC_SHA256, ctx.finish().as_ref());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(hmac::sign(&key, value).as_ref());
-    out
+    hmac::Key::new(hmac::HMAC_SHA256, ctx.finish().as_ref())
 }
 
 const B62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -110,12 +114,7 @@ impl Signer {
         fallbacks: impl IntoIterator<Item = &'a [u8]>,
     ) -> Self {
         let key_salt = format!("{salt}signer");
-        let derive = |secret: &[u8]| {
-            let mut ctx = digest::Context::new(&digest::SHA256);
-            ctx.update(key_salt.as_bytes());
-            ctx.update(secret);
-            hmac::Key::new(hmac::HMAC_SHA256, ctx.finish().as_ref())
-        };
+        let derive = |secret: &[u8]| salted_key(key_salt.as_bytes(), secret);
         let mut keys = vec![derive(secret)];
         keys.extend(fallbacks.into_iter().map(derive));
         Self {

@@ -1,11 +1,17 @@
 //! A real Django for the interop tests: Django [`DJANGO_VERSION`] installed from PyPI into a
 //! virtualenv of the machine's Python 3, made once and reused.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
+use crate::process::{args, command_log, find_binary, Run};
 use crate::{Error, Result};
+
+/// The longest each install step (the virtualenv, pip from PyPI) may take.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The Django the interop tests run against (pinned).
 pub const DJANGO_VERSION: &str = "5.2.20";
@@ -41,7 +47,7 @@ pub fn django_python() -> Result<PathBuf> {
 }
 
 /// Whether `python` imports Django [`DJANGO_VERSION`].
-fn has_django(python: &PathBuf) -> bool {
+fn has_django(python: &Path) -> bool {
     Command::new(python)
         .args(["-c", "import django, sys; print(django.get_version())"])
         .stdin(Stdio::null())
@@ -54,42 +60,42 @@ fn has_django(python: &PathBuf) -> bool {
 
 /// Makes the virtualenv in a folder of its own, then moves it into place (so a run that is
 /// killed half-way leaves nothing that looks made).
-fn install(dir: &PathBuf) -> Result<()> {
-    let python3 = crate::find_program("python3").ok_or(Error::MissingBinary {
-        binary: "python3",
-        package: "python3 python3-venv",
-    })?;
+fn install(dir: &Path) -> Result<()> {
+    let python3 = find_binary("python3", "python3-venv")?;
     let building = PathBuf::from(format!("{}.building-{}", dir.display(), std::process::id()));
     let _ = std::fs::remove_dir_all(&building);
-    run(Command::new(&python3).arg("-m").arg("venv").arg(&building))?;
-    run(Command::new(building.join("bin").join("python"))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .arg(format!("Django=={DJANGO_VERSION}")))?;
+    let base = std::env::temp_dir();
+    let venv_python = building.join("bin").join("python");
+    let pin = format!("Django=={DJANGO_VERSION}");
+    for (program, arguments) in [
+        (
+            &python3,
+            args([OsString::from("-m"), "venv".into(), building.clone().into()]),
+        ),
+        (
+            &venv_python,
+            args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                &pin,
+            ]),
+        ),
+    ] {
+        Run {
+            program,
+            args: arguments,
+            run_as: None,
+            env: Vec::new(),
+            cwd: &base,
+            log: command_log(&base, "sessionkit-django-install"),
+            timeout: INSTALL_TIMEOUT,
+        }
+        .run()?;
+    }
     let _ = std::fs::remove_dir_all(dir);
     std::fs::rename(&building, dir)
         .map_err(|e| Error::io(format!("move {} into place", building.display()), e))
-}
-
-fn run(command: &mut Command) -> Result<()> {
-    let shown = format!("{command:?}");
-    let out = command
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Error::io(format!("run {shown}"), e))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    let mut output = String::from_utf8_lossy(&out.stderr).into_owned();
-    output.push_str(&String::from_utf8_lossy(&out.stdout));
-    Err(Error::CommandFailed {
-        command: shown,
-        status: out.status.to_string(),
-        output: output.lines().rev().take(20).collect::<Vec<_>>().join("\n"),
-    })
 }
