@@ -315,6 +315,41 @@ pub(crate) const CELLS: &[Cell] = &[
         name: "django",
         package: "sessionkit-django",
         programs: &["python3-venv"],
+        // The engine tests run in the cells below, one per engine.
+        args: &[
+            "--",
+            "--skip",
+            "cache_redis::",
+            "--skip",
+            "cache_memcached::",
+            "--skip",
+            "signed_cookies::",
+        ],
+        ..CELL
+    },
+    // A sessionkit store configured Django-compatible and a real Django running the same
+    // engine, on the cell's servers (crates/django/tests/engines.rs, one module per engine).
+    Cell {
+        name: "django-cache-redis",
+        package: "sessionkit-django",
+        services: &[Service::Redis],
+        programs: &["python3-venv"],
+        args: &["--test", "engines", "--", "cache_redis::"],
+        ..CELL
+    },
+    Cell {
+        name: "django-cache-memcached",
+        package: "sessionkit-django",
+        services: &[Service::Memcached { nodes: 1 }],
+        programs: &["python3-venv"],
+        args: &["--test", "engines", "--", "cache_memcached::"],
+        ..CELL
+    },
+    Cell {
+        name: "django-signed-cookies",
+        package: "sessionkit-django",
+        programs: &["python3-venv"],
+        args: &["--test", "engines", "--", "signed_cookies::"],
         ..CELL
     },
     // The database back end: every cell builds sessionkit-db with all three databases (one

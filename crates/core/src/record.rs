@@ -84,6 +84,7 @@ pub trait Codec: fmt::Debug + Send + Sync + 'static {
 pub struct Codecs {
     writer: Arc<dyn Codec>,
     extra_reader: Option<Arc<dyn Codec>>,
+    only: bool,
 }
 
 impl Default for Codecs {
@@ -99,6 +100,18 @@ impl Codecs {
         Self {
             extra_reader: (!builtin).then(|| writer.clone()),
             writer,
+            only: false,
+        }
+    }
+
+    /// Writes and reads with `codec` alone, whatever the first byte of the stored bytes: for a
+    /// foreign format that has no format byte of its own (Django's session dict, say), where
+    /// the built-in codecs must never be tried.
+    pub fn only(codec: Arc<dyn Codec>) -> Self {
+        Self {
+            writer: codec,
+            extra_reader: None,
+            only: true,
         }
     }
 
@@ -148,6 +161,9 @@ impl Codecs {
 
     /// Decodes stored bytes with the codec their format byte names, keeping the bytes (no copy).
     pub fn decode_owned(&self, bytes: Vec<u8>) -> Result<Record> {
+        if self.only {
+            return self.writer.decode(bytes);
+        }
         match bytes.first() {
             Some(&BINCODE_V1) => BincodeCodec.decode(bytes),
             Some(&JSON_V1) => JsonCodec.decode(bytes),

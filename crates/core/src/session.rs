@@ -124,6 +124,15 @@ impl SessionConfig {
         self
     }
 
+    /// Writes and reads with `codec` alone ([`Codecs::only`]): for a store that shares its
+    /// records with another program in that program's format (Django's, with
+    /// `sessionkit-django`), where every record is in that format and no other may be tried.
+    #[must_use]
+    pub fn with_only_codec(mut self, codec: impl Codec) -> Self {
+        self.codecs = Codecs::only(Arc::new(codec));
+        self
+    }
+
     /// What a save does when another request saved the session first (default
     /// [`ConflictPolicy::Merge`]).
     #[must_use]
@@ -297,17 +306,18 @@ impl Sessions {
         let Some(loaded) = self.checked().load(&key).await? else {
             return Ok(self.create());
         };
-        let version = loaded.version;
+        let (version, expires_at) = (loaded.version, loaded.expires_at);
         let Some(record) = self.decode(&key, loaded.record) else {
             return Ok(self.create());
         };
         // A server-side store enforces expiry itself (and `touch` moves it there without
         // rewriting the record); a store that keeps sessions in the client can only rely on the
-        // expiry written inside the record.
+        // expiry it reports from inside the value (the record's own `expires_at` may not be
+        // known: a foreign format such as Django's does not keep one).
         // Inclusive there, as the cookie's max age (Django's `signing.loads(max_age=)`): a
         // session exactly its cookie age old is still valid.
         let server_side = self.checked().key_format().is_server_side();
-        if !server_side && record.expires_at.secs_after(self.now()) < 0 {
+        if !server_side && expires_at.secs_after(self.now()) < 0 {
             return Ok(self.create());
         }
         let mut session = Session::empty(self.clone(), Some(key));

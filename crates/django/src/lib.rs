@@ -32,9 +32,14 @@
 //! ```
 
 pub mod auth;
+mod codec;
+mod cookie;
 pub mod json;
 pub mod session;
 pub mod signing;
+
+pub use codec::DjangoCodec;
+pub use cookie::{SignedCookieStore, MAX_COOKIE_VALUE};
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

@@ -16,6 +16,25 @@ pub const SESSION_SALT: &str = "django.contrib.sessions.SessionStore";
 /// The salt of the `signed_cookies` engine's cookie value.
 pub const SIGNED_COOKIES_SALT: &str = "django.contrib.sessions.backends.signed_cookies";
 
+/// The `cache` engine's prefix before the session key (`cache_key_prefix` in Django).
+pub const CACHE_KEY_PREFIX: &str = "django.contrib.sessions.cache";
+
+/// The `cached_db` engine's prefix before the session key in the cache.
+pub const CACHED_DB_KEY_PREFIX: &str = "django.contrib.sessions.cached_db";
+
+/// The prefix a sessionkit cache store puts before the session key to use the very key
+/// Django's cache framework makes for an engine's session: `default_key_func`, which is
+/// `"<KEY_PREFIX>:<VERSION>:<engine prefix>"` — `":1:django.contrib.sessions.cache"` with
+/// Django's defaults (`KEY_PREFIX = ""`, `VERSION = 1`).
+///
+/// ```
+/// use sessionkit_django::session::{cache_key_prefix, CACHE_KEY_PREFIX};
+/// assert_eq!(cache_key_prefix("", 1, CACHE_KEY_PREFIX), ":1:django.contrib.sessions.cache");
+/// ```
+pub fn cache_key_prefix(key_prefix: &str, version: i64, engine_prefix: &str) -> String {
+    format!("{key_prefix}:{version}:{engine_prefix}")
+}
+
 /// Django's `_session_expiry` for `expiry`, or `None` when the session has no expiry of its
 /// own: seconds of inactivity as an integer (`0`: at browser close), a fixed time as the ISO
 /// string `datetime.isoformat()` writes for an aware UTC datetime.
@@ -63,7 +82,7 @@ pub fn from_session_json(bytes: &[u8]) -> Option<(Data, Expiry)> {
     Some(split_expiry(map))
 }
 
-fn split_expiry(mut map: Map<String, Value>) -> (Data, Expiry) {
+pub(crate) fn split_expiry(mut map: Map<String, Value>) -> (Data, Expiry) {
     let expiry = expiry_from_django(map.get(EXPIRY_KEY));
     map.remove(EXPIRY_KEY);
     (map.into_iter().collect(), expiry)
@@ -82,6 +101,11 @@ impl SessionData {
         Self {
             signer: Signer::new(SESSION_SALT, secret, fallbacks),
         }
+    }
+
+    /// The signer (salt [`SESSION_SALT`]).
+    pub(crate) fn signer(&self) -> &Signer {
+        &self.signer
     }
 
     /// `encode(session_dict)` at `now`: signed, compressed when that is shorter.

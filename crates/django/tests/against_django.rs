@@ -1,82 +1,32 @@
 //! The formats against a real Django ([`DJANGO_VERSION`] from PyPI, in a virtualenv the testkit
 //! makes): Django writes, sessionkit reads it equal; sessionkit writes, Django reads it equal;
 //! tampering and key rotation behave the same on both sides; and the JSON is the same bytes.
+//!
+//! [`DJANGO_VERSION`]: sessionkit_testkit::DJANGO_VERSION
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+mod common;
 
 use serde_json::{json, Value};
-use sessionkit_core::{Data, Expiry, UnixTime};
+use sessionkit_core::{Expiry, UnixTime};
 use sessionkit_django::json::write_object;
 use sessionkit_django::session::{
     from_session_json, session_json, SessionData, EXPIRY_KEY, SIGNED_COOKIES_SALT,
 };
 use sessionkit_django::signing::Signer;
-use sessionkit_testkit::{django_python, DJANGO_VERSION};
+
+use common::{data_of, payload};
 
 const SECRET: &str = "a django secret key for the sessionkit interop tests";
-const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/django_peer.py");
 /// Django's SESSION_COOKIE_AGE default.
 const COOKIE_AGE: i64 = 1_209_600;
 
-/// One request to the Django peer: its answer.
+/// One request to the format peer: its answer.
 fn django(request: Value) -> Value {
-    let python = django_python()
-        .unwrap_or_else(|e| panic!("no Django {DJANGO_VERSION} for the interop tests: {e}"));
-    let mut child = Command::new(python)
-        .arg(PEER)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the Django peer");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the Django peer failed on {request}:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the peer answers JSON")
+    common::django(&request)
 }
 
-/// A login-shaped session: non-ASCII text, nested objects (keys in sorted order, as
-/// `serde_json` keeps them), lists, numbers, a float, booleans, null.
-fn payload() -> Value {
-    json!({
-        "_auth_user_id": "42",
-        "_auth_user_backend": "openstack_auth.backend.KeystoneBackend",
-        "_auth_user_hash": "586ff4feba90de7b3a3d30ab458792e32e1f5050ed0ac562fe7f7018c535c498",
-        "user_name": "Zoë Ångström ☕ 😀",
-        "token": {"expires": "2030-01-02T03:04:05Z", "id": "gAAAA", "roles": ["admin", "member"]},
-        "horizon_pagesize": 20,
-        "quota": 2.5,
-        "big": 1_180_591_620_717_411_303_424u128 as f64,
-        "is_admin": true,
-        "region": null,
-        "services_region": "RegionOne"
-    })
-}
-
-fn data_of(v: &Value) -> Data {
-    v.as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
-fn object_of(data: &Data) -> Value {
-    Value::Object(
-        data.iter()
-            .map(|(k, v)| (k.to_owned(), v.clone()))
-            .collect(),
-    )
+fn object_of(data: &sessionkit_core::Data) -> Value {
+    common::object_of(data.iter())
 }
 
 #[test]

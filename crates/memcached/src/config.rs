@@ -55,6 +55,7 @@ pub struct MemcachedConfig {
     max_connections: usize,
     idle_timeout: Duration,
     max_item_size: usize,
+    client_flags: u32,
 }
 
 impl MemcachedConfig {
@@ -80,6 +81,7 @@ impl MemcachedConfig {
             max_connections: 64,
             idle_timeout: Duration::from_secs(90),
             max_item_size: DEFAULT_MAX_ITEM_SIZE,
+            client_flags: 0,
         }
     }
 
@@ -199,6 +201,21 @@ impl MemcachedConfig {
     pub fn with_max_item_size(mut self, bytes: usize) -> Self {
         self.max_item_size = bytes;
         self
+    }
+
+    /// The client flags stored with every item (default 0). Other programs' memcached clients
+    /// read them to know how to decode a value: Django's `PyMemcacheCache` (pymemcache's
+    /// `pickle_serde`) unpickles only items with flags `1`, so a store sharing Django's
+    /// sessions (with `sessionkit-django`'s pickle codec) sets `1`.
+    #[must_use]
+    pub fn with_client_flags(mut self, flags: u32) -> Self {
+        self.client_flags = flags;
+        self
+    }
+
+    /// The client flags stored with every item.
+    pub fn client_flags(&self) -> u32 {
+        self.client_flags
     }
 
     /// The servers as given.

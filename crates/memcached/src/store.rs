@@ -244,6 +244,7 @@ impl SessionStore for MemcachedStore {
             .inner
             .client
             .set(&wire, record)
+            .client_flags(self.inner.config.client_flags())
             .ttl_raw(exptime)
             .add()
             .return_cas()
@@ -280,6 +281,7 @@ impl SessionStore for MemcachedStore {
             .inner
             .client
             .set(&wire, record)
+            .client_flags(self.inner.config.client_flags())
             .ttl_raw(exptime)
             .replace()
             .return_cas();

@@ -116,6 +116,7 @@ pub struct RedisStore {
     conn: Connection,
     prefix: Arc<str>,
     limit: Limit,
+    plain: bool,
 }
 
 /// How the store bounds the time of one operation.
@@ -149,6 +150,7 @@ impl fmt::Debug for RedisStore {
             .field("connection", &self.conn.kind())
             .field("prefix", &self.prefix)
             .field("operation_timeout", &self.limit.total())
+            .field("plain_values", &self.plain)
             .finish()
     }
 }
@@ -159,6 +161,7 @@ impl RedisStore {
             conn,
             prefix: prefix.into(),
             limit,
+            plain: false,
         }
     }
 
@@ -219,6 +222,22 @@ impl RedisStore {
             None => Limit::None,
         };
         self
+    }
+
+    /// The same store keeping each value exactly as the codec wrote it, without the version
+    /// envelope: for values another program reads and writes too (Django's cache engine, with
+    /// `sessionkit-django`). The store then cannot compare and set (a save replaces whatever
+    /// is stored, as Django's does), and a load asks the server for the TTL (`PTTL`, a second
+    /// round trip).
+    #[must_use]
+    pub fn with_plain_values(mut self, plain: bool) -> Self {
+        self.plain = plain;
+        self
+    }
+
+    /// Whether values are stored without the version envelope.
+    pub fn plain_values(&self) -> bool {
+        self.plain
     }
 
     /// The prefix put in front of every session key.
@@ -370,6 +389,15 @@ impl RedisStore {
         }
     }
 
+    /// What a write stored under `key`: `version`, or no version for a plain value.
+    fn stored(&self, key: &SessionKey, version: Version) -> Stored {
+        if self.plain {
+            Stored::untracked(key.clone())
+        } else {
+            Stored::new(key.clone(), version)
+        }
+    }
+
     /// `DEL k`: how many keys were removed (0 or 1).
     async fn del(&self, key: &SessionKey) -> Result<u64> {
         self.run(&self.command("DEL", key, 1, 0)).await
@@ -419,13 +447,17 @@ struct Enveloped<'a> {
     version: Version,
     expires_at: UnixTime,
     record: &'a [u8],
+    /// Write the record alone ([`RedisStore::with_plain_values`]).
+    plain: bool,
 }
 
 impl ToRedisArgs for Enveloped<'_> {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
         let mut arg = out.writer_for_next_arg();
         // The writer appends to a Vec, which cannot fail.
-        let _ = arg.write_all(&Loaded::envelope_header(self.version, self.expires_at));
+        if !self.plain {
+            let _ = arg.write_all(&Loaded::envelope_header(self.version, self.expires_at));
+        }
         let _ = arg.write_all(self.record);
     }
 }
@@ -447,7 +479,7 @@ impl SessionStore for RedisStore {
 
     /// Versions live in the value's envelope; a conditional update is one `EVALSHA`.
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new().with_compare_and_set(true)
+        Capabilities::new().with_compare_and_set(!self.plain)
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
@@ -456,7 +488,15 @@ impl SessionStore for RedisStore {
         let Some(value) = value else {
             return Ok(None);
         };
-        match Loaded::from_envelope(value) {
+        let opened = if self.plain {
+            Opened::WithoutExpiry {
+                record: value,
+                version: Version::UNTRACKED,
+            }
+        } else {
+            Loaded::from_envelope(value)
+        };
+        match opened {
             Opened::Whole(loaded) => Ok(Some(loaded)),
             Opened::WithoutExpiry { record, version } => {
                 // Written before expiries were kept in the value: ask the server (-2: gone
@@ -492,9 +532,10 @@ impl SessionStore for RedisStore {
             version,
             expires_at,
             record,
+            plain: self.plain,
         };
         if self.set(key, value, "NX", ttl).await? {
-            Ok(Stored::new(key.clone(), version))
+            Ok(self.stored(key, version))
         } else {
             Err(Error::collision(BACKEND))
         }
@@ -512,6 +553,7 @@ impl SessionStore for RedisStore {
             version,
             expires_at,
             record,
+            plain: self.plain,
         };
         let outcome = match (ttl(expires_at), expected) {
             (Some(ttl), Expected::Any) => i64::from(self.set(key, value, "XX", ttl).await?),
@@ -522,7 +564,7 @@ impl SessionStore for RedisStore {
             (None, _) => i64::from(self.del(key).await? > 0),
         };
         match outcome {
-            1 => Ok(Stored::new(key.clone(), version)),
+            1 => Ok(self.stored(key, version)),
             0 => Err(Error::vanished(BACKEND)),
             -1 => Err(Error::conflict(BACKEND)),
             _ => Err(error::unexpected("EVALSHA")),

@@ -16,11 +16,22 @@ const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// The Django the interop tests run against (pinned).
 pub const DJANGO_VERSION: &str = "5.2.20";
 
+/// What the virtualenv holds besides Django (pinned): the clients Django's engines need to
+/// reach the matrix's servers — redis-py for `RedisCache`, pymemcache for `PyMemcacheCache`,
+/// psycopg for PostgreSQL, PyMySQL for MySQL/MariaDB (pure Python: no C build).
+pub const DJANGO_CLIENTS: &[&str] = &[
+    "redis==5.2.1",
+    "pymemcache==4.0.0",
+    "psycopg[binary]==3.3.9",
+    "PyMySQL==1.1.1",
+];
+
 /// Where a Python with Django already installed can be named instead of the virtualenv this
 /// module makes.
 pub const DJANGO_PYTHON_ENV: &str = "SESSIONKIT_DJANGO_PYTHON";
 
-/// The Python interpreter of a virtualenv that has Django [`DJANGO_VERSION`]: the one
+/// The Python interpreter of a virtualenv that has Django [`DJANGO_VERSION`] and
+/// [`DJANGO_CLIENTS`]: the one
 /// [`DJANGO_PYTHON_ENV`] names, else `$TMPDIR/sessionkit-django-<version>/bin/python`, made
 /// on first use (`python3 -m venv`, then `pip install Django==<version>` from PyPI; about 20 s)
 /// and reused by later runs. Blocks while it installs; concurrent callers in this process wait
@@ -46,10 +57,13 @@ pub fn django_python() -> Result<PathBuf> {
     Ok(python)
 }
 
-/// Whether `python` imports Django [`DJANGO_VERSION`].
+/// Whether `python` imports Django [`DJANGO_VERSION`] and the clients of [`DJANGO_CLIENTS`].
 fn has_django(python: &Path) -> bool {
     Command::new(python)
-        .args(["-c", "import django, sys; print(django.get_version())"])
+        .args([
+            "-c",
+            "import django, redis, pymemcache, psycopg, pymysql; print(django.get_version())",
+        ])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
@@ -67,22 +81,21 @@ fn install(dir: &Path) -> Result<()> {
     let base = std::env::temp_dir();
     let venv_python = building.join("bin").join("python");
     let pin = format!("Django=={DJANGO_VERSION}");
+    let mut pip = vec![
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        &pin,
+    ];
+    pip.extend_from_slice(DJANGO_CLIENTS);
     for (program, arguments) in [
         (
             &python3,
             args([OsString::from("-m"), "venv".into(), building.clone().into()]),
         ),
-        (
-            &venv_python,
-            args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                &pin,
-            ]),
-        ),
+        (&venv_python, args(pip)),
     ] {
         Run {
             program,

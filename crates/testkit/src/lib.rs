@@ -15,7 +15,7 @@ mod wire;
 use std::fmt;
 use std::path::Path;
 
-pub use django::{django_python, DJANGO_PYTHON_ENV, DJANGO_VERSION};
+pub use django::{django_python, DJANGO_CLIENTS, DJANGO_PYTHON_ENV, DJANGO_VERSION};
 pub use error::{Error, Result};
 pub use mariadb::MariadbServer;
 pub use memcached::MemcachedServers;
