@@ -314,6 +314,7 @@ pub(crate) const CELLS: &[Cell] = &[
     Cell {
         name: "django",
         package: "sessionkit-django",
+        links: DB_LIBS,
         programs: &["python3-venv"],
         // The engine tests run in the cells below, one per engine.
         args: &[
@@ -324,6 +325,12 @@ pub(crate) const CELLS: &[Cell] = &[
             "cache_memcached::",
             "--skip",
             "signed_cookies::",
+            "--skip",
+            "db_postgres::",
+            "--skip",
+            "db_mysql::",
+            "--skip",
+            "db_sqlite::",
         ],
         ..CELL
     },
@@ -333,6 +340,7 @@ pub(crate) const CELLS: &[Cell] = &[
         name: "django-cache-redis",
         package: "sessionkit-django",
         services: &[Service::Redis],
+        links: DB_LIBS,
         programs: &["python3-venv"],
         args: &["--test", "engines", "--", "cache_redis::"],
         ..CELL
@@ -341,6 +349,7 @@ pub(crate) const CELLS: &[Cell] = &[
         name: "django-cache-memcached",
         package: "sessionkit-django",
         services: &[Service::Memcached { nodes: 1 }],
+        links: DB_LIBS,
         programs: &["python3-venv"],
         args: &["--test", "engines", "--", "cache_memcached::"],
         ..CELL
@@ -348,8 +357,35 @@ pub(crate) const CELLS: &[Cell] = &[
     Cell {
         name: "django-signed-cookies",
         package: "sessionkit-django",
+        links: DB_LIBS,
         programs: &["python3-venv"],
         args: &["--test", "engines", "--", "signed_cookies::"],
+        ..CELL
+    },
+    Cell {
+        name: "django-db-postgres",
+        package: "sessionkit-django",
+        services: &[Service::Postgres],
+        links: DB_LIBS,
+        programs: &["python3-venv"],
+        args: &["--test", "engines", "--", "db_postgres::"],
+        ..CELL
+    },
+    Cell {
+        name: "django-db-mysql",
+        package: "sessionkit-django",
+        services: &[Service::Mysql],
+        links: DB_LIBS,
+        programs: &["python3-venv"],
+        args: &["--test", "engines", "--", "db_mysql::"],
+        ..CELL
+    },
+    Cell {
+        name: "django-db-sqlite",
+        package: "sessionkit-django",
+        links: DB_LIBS,
+        programs: &["python3-venv"],
+        args: &["--test", "engines", "--", "db_sqlite::"],
         ..CELL
     },
     // The database back end: every cell builds sessionkit-db with all three databases (one

@@ -7,8 +7,8 @@ use sessionkit_core::{percent_encode, quote_short, ConfigUrl, Error, Result};
 
 use crate::error::{self, CONFIG};
 use crate::{
-    Backend, DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_SIZE, DEFAULT_STATEMENT_TIMEOUT, DEFAULT_TABLE,
-    MIGRATIONS_TABLE,
+    Backend, Schema, DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_SIZE, DEFAULT_STATEMENT_TIMEOUT,
+    DEFAULT_TABLE, DJANGO_TABLE, MIGRATIONS_TABLE,
 };
 
 /// Where the database is and how to use it: the URL, the session table, the pool size and the
@@ -39,6 +39,7 @@ use crate::{
 #[derive(Clone)]
 pub struct DbConfig {
     url: String,
+    schema: Schema,
     table: Option<String>,
     pool_size: Option<u32>,
     connect_timeout: Option<Duration>,
@@ -51,6 +52,7 @@ impl DbConfig {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            schema: Schema::Sessionkit,
             table: None,
             pool_size: None,
             connect_timeout: None,
@@ -95,6 +97,16 @@ impl DbConfig {
     #[must_use]
     pub fn with_table(mut self, name: impl Into<String>) -> Self {
         self.table = Some(name.into());
+        self
+    }
+
+    /// The table layout (default [`Schema::Sessionkit`]). [`Schema::Django`] reads and writes
+    /// the `django_session` table Django's `manage.py migrate` made (the default table then),
+    /// to share sessions with a running Django: pair it with `sessionkit-django`'s
+    /// `DjangoCodec::signed` (see `docs/django.md`).
+    #[must_use]
+    pub fn with_schema(mut self, schema: Schema) -> Self {
+        self.schema = schema;
         self
     }
 
@@ -149,7 +161,11 @@ impl DbConfig {
         let backend = target.backend();
         let name = error::name(backend);
         let table = self.table.or(from_url.table);
-        let table = validate_table(table.as_deref().unwrap_or(DEFAULT_TABLE), backend)?;
+        let default_table = match self.schema {
+            Schema::Sessionkit => DEFAULT_TABLE,
+            Schema::Django => DJANGO_TABLE,
+        };
+        let table = validate_table(table.as_deref().unwrap_or(default_table), backend)?;
         let pool_size = self
             .pool_size
             .or(from_url.pool_size)
@@ -175,6 +191,7 @@ impl DbConfig {
         let opts = Options {
             url: target.connection_string(connect_timeout),
             backend,
+            schema: self.schema,
             table,
             pool_size,
             connect_timeout,
@@ -189,6 +206,7 @@ pub(crate) struct Options {
     /// What diesel opens: the URL (PostgreSQL: with `connect_timeout`) or the SQLite path.
     pub(crate) url: String,
     pub(crate) backend: Backend,
+    pub(crate) schema: Schema,
     /// The table name as given (validated, unquoted).
     pub(crate) table: String,
     pub(crate) pool_size: u32,
@@ -680,6 +698,7 @@ impl fmt::Debug for DbConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DbConfig")
             .field("url", &redact(&self.url))
+            .field("schema", &self.schema)
             .field("table", &self.table)
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)

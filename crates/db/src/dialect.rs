@@ -32,6 +32,24 @@ pub(crate) struct Dialect {
     /// elsewhere may lack the expiry index (MySQL declares it inside `CREATE TABLE`, which
     /// does nothing when the table exists); `None` where `CREATE INDEX IF NOT EXISTS` runs.
     pub(crate) adopted_index_exists: Option<&'static str>,
+    /// How Django's `django_session` columns are read and written.
+    pub(crate) django: DjangoColumns,
+}
+
+/// How a dialect reads and writes the columns of Django's `django_session` table, as Django's
+/// `migrate` makes them (`session_data` text; `expire_date` a datetime Django keeps in UTC):
+/// times still travel as Unix-seconds parameters, converted by the database, so neither its
+/// clock nor its time zone matters.
+#[derive(Debug)]
+pub(crate) struct DjangoColumns {
+    /// A Unix-seconds parameter (`?`) as an `expire_date` value.
+    pub(crate) time: &'static str,
+    /// `expire_date` as Unix seconds, a BIGINT.
+    pub(crate) expire_secs: &'static str,
+    /// `session_data` as bytes.
+    pub(crate) data: &'static str,
+    /// A BIGINT zero: the version the table does not keep.
+    pub(crate) zero: &'static str,
 }
 
 /// PostgreSQL.
@@ -54,6 +72,13 @@ const POSTGRES: Dialect = Dialect {
     server_version: "SELECT version()",
     index_names_per_table: false,
     adopted_index_exists: None,
+    // `timestamp with time zone`.
+    django: DjangoColumns {
+        time: "to_timestamp(?)",
+        expire_secs: "CAST(FLOOR(EXTRACT(EPOCH FROM expire_date)) AS BIGINT)",
+        data: "convert_to(session_data, 'UTF8')",
+        zero: "CAST(0 AS BIGINT)",
+    },
 };
 
 /// MySQL and MariaDB. Keys are ASCII; a binary collation compares them exactly (and cheaply).
@@ -78,6 +103,14 @@ const MYSQL: Dialect = Dialect {
         "SELECT COUNT(*) FROM information_schema.statistics \
          WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?",
     ),
+    // `datetime(6)` holding UTC (Django converts with USE_TZ); the session's time zone
+    // setting plays no part in this arithmetic.
+    django: DjangoColumns {
+        time: "TIMESTAMPADD(SECOND, ?, TIMESTAMP'1970-01-01 00:00:00')",
+        expire_secs: "TIMESTAMPDIFF(SECOND, TIMESTAMP'1970-01-01 00:00:00', expire_date)",
+        data: "CAST(session_data AS BINARY)",
+        zero: "CAST(0 AS SIGNED)",
+    },
 };
 
 /// SQLite.
@@ -96,6 +129,13 @@ const SQLITE: Dialect = Dialect {
     server_version: "SELECT sqlite_version()",
     index_names_per_table: false,
     adopted_index_exists: None,
+    // Text `YYYY-MM-DD HH:MM:SS[.ffffff]` in UTC, compared as text (as Django compares it).
+    django: DjangoColumns {
+        time: "datetime(?, 'unixepoch')",
+        expire_secs: "CAST(strftime('%s', expire_date) AS INTEGER)",
+        data: "CAST(session_data AS BLOB)",
+        zero: "0",
+    },
 };
 
 impl Backend {

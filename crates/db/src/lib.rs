@@ -88,6 +88,24 @@ pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many expired rows one `DELETE` of `clear_expired` removes at most.
 pub const CLEAR_BATCH_SIZE: u32 = 1_000;
 
+/// Which table layout a [`DbStore`] reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Schema {
+    /// sessionkit's own table (created by [`DbStore::migrate`]): `session_data` binary,
+    /// `expire_date` Unix seconds, and `session_version` for compare-and-set.
+    #[default]
+    Sessionkit,
+    /// Django's `django_session` table, as Django's own `manage.py migrate` creates it
+    /// (`session_data` text, `expire_date` a UTC datetime, no version column), so a Rust
+    /// service shares sessions with a running Django (with `sessionkit-django`'s signed codec).
+    /// sessionkit never creates or alters that table, and cannot compare and set on it: a save
+    /// replaces the row, as Django's does.
+    Django,
+}
+
+/// The table a [`Schema::Django`] store uses unless configured otherwise.
+pub const DJANGO_TABLE: &str = "django_session";
+
 /// The database a [`DbStore`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {

@@ -68,6 +68,19 @@ fn v1_create_table(backend: Backend, n: &Names<'_>) -> String {
     backend.dialect().create_table(n.table, n.expiry_index)
 }
 
+/// Whether `table` exists where the store's statements look for it.
+pub(crate) fn table_exists<C: DbConn>(
+    conn: &mut C,
+    backend: Backend,
+    table: &str,
+) -> QueryResult<bool> {
+    let found = conn.select_int(
+        &Template::new(backend.dialect().table_exists),
+        &[Bind::Text(table)],
+    )?;
+    Ok(found.unwrap_or(0) > 0)
+}
+
 /// Applies the migrations `table` lacks, under the migration lock; returns the versions
 /// applied. Blocking.
 pub(crate) fn run<C: DbConn>(
@@ -85,13 +98,7 @@ pub(crate) fn run<C: DbConn>(
     };
     conn.with_migration_lock(|c| {
         c.batch_execute(&backend.dialect().record_table(MIGRATIONS_TABLE))?;
-        let exists = c
-            .select_int(
-                &Template::new(backend.dialect().table_exists),
-                &[Bind::Text(table)],
-            )?
-            .unwrap_or(0)
-            > 0;
+        let exists = table_exists(c, backend, table)?;
         let applied = if exists {
             c.select_ints(
                 &Template::new(&format!(

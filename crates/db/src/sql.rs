@@ -17,7 +17,7 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, Binary, HasSqlType, SqlType, Text};
 use diesel::{QueryResult, RunQueryDsl};
 
-use crate::{Backend, CLEAR_BATCH_SIZE};
+use crate::{Backend, Schema, CLEAR_BATCH_SIZE};
 
 /// A value bound to a statement parameter.
 #[derive(Debug, Clone, Copy)]
@@ -120,6 +120,10 @@ impl<ST, Conn> RunQueryDsl<Conn> for Stmt<'_, ST> {}
 /// Every statement a store runs on its table, in its dialect.
 #[derive(Debug)]
 pub(crate) struct Statements {
+    /// Whether the table keeps versions ([`Schema::Sessionkit`]); without, the statements
+    /// take no version parameters ([`insert_binds`](Self::insert_binds),
+    /// [`update_binds`](Self::update_binds)) and `load` reads version 0.
+    pub(crate) versioned: bool,
     /// `key, now` → data and version of the live row.
     pub(crate) load: Template,
     /// `key, now` → count of live rows (0 or 1).
@@ -153,15 +157,43 @@ pub(crate) struct Statements {
 }
 
 impl Statements {
-    /// The statements for `quoted_table` (already validated and quoted) in `backend`'s dialect.
-    pub(crate) fn new(backend: Backend, quoted_table: &str, expiry_index: &str) -> Self {
+    /// The statements for `quoted_table` (already validated and quoted) in `backend`'s dialect
+    /// and `schema`'s layout.
+    pub(crate) fn new(
+        backend: Backend,
+        schema: Schema,
+        quoted_table: &str,
+        expiry_index: &str,
+    ) -> Self {
         let t = quoted_table;
+        let dialect = backend.dialect();
+        // What the two layouts spell differently: how a time parameter becomes an
+        // `expire_date`, how the columns read back, and the version column.
+        let (time, data, version, expire_secs, hint) = match schema {
+            Schema::Sessionkit => (
+                "?",
+                "session_data",
+                "session_version",
+                "expire_date",
+                dialect.clear_hint(expiry_index),
+            ),
+            // No hint: the index Django made has a name of Django's choosing.
+            Schema::Django => {
+                let d = &dialect.django;
+                (d.time, d.data, d.zero, d.expire_secs, String::new())
+            }
+        };
+        let versioned = schema == Schema::Sessionkit;
+        let (version_column, version_param, set_version) = if versioned {
+            (", session_version", ", ?", ", session_version = ?")
+        } else {
+            ("", "", "")
+        };
         // Selecting the keys first, through the index, bounds a batch whatever the planner's
         // statistics say (a DELETE with a subselect was planned as a join over every expired
         // row when the statistics were stale); an empty batch costs one index probe.
-        let hint = backend.dialect().clear_hint(expiry_index);
         let clear_select = format!(
-            "SELECT session_key FROM {t}{hint} WHERE expire_date <= ? \
+            "SELECT session_key FROM {t}{hint} WHERE expire_date <= {time} \
              ORDER BY expire_date LIMIT {CLEAR_BATCH_SIZE}"
         );
         // The `expire_date <= ?` re-checks each row as it is deleted: a key that was expired
@@ -169,42 +201,81 @@ impl Statements {
         // left alone.
         let keys = vec!["?"; CLEAR_BATCH_SIZE as usize].join(", ");
         let clear_delete =
-            format!("DELETE FROM {t} WHERE session_key IN ({keys}) AND expire_date <= ?");
+            format!("DELETE FROM {t} WHERE session_key IN ({keys}) AND expire_date <= {time}");
+        let update = format!(
+            "UPDATE {t} SET session_data = ?, expire_date = {time}{set_version} \
+             WHERE session_key = ? AND expire_date > {time}"
+        );
+        let update_checked = if versioned {
+            format!("{update} AND session_version = ?")
+        } else {
+            // Never run: a store without versions cannot compare and set.
+            update.clone()
+        };
         Self {
+            versioned,
             load: Template::new(&format!(
-                "SELECT session_data, session_version, expire_date FROM {t} \
-                 WHERE session_key = ? AND expire_date > ?"
+                "SELECT {data}, {version}, {expire_secs} FROM {t} \
+                 WHERE session_key = ? AND expire_date > {time}"
             )),
             exists: Template::new(&format!(
-                "SELECT COUNT(*) FROM {t} WHERE session_key = ? AND expire_date > ?"
+                "SELECT COUNT(*) FROM {t} WHERE session_key = ? AND expire_date > {time}"
             )),
             insert: Template::new(&format!(
-                "INSERT INTO {t} (session_key, session_data, expire_date, session_version) \
-                 VALUES (?, ?, ?, ?)"
+                "INSERT INTO {t} (session_key, session_data, expire_date{version_column}) \
+                 VALUES (?, ?, {time}{version_param})"
             )),
             delete_expired_key: Template::new(&format!(
-                "DELETE FROM {t} WHERE session_key = ? AND expire_date <= ?"
+                "DELETE FROM {t} WHERE session_key = ? AND expire_date <= {time}"
             )),
-            update: Template::new(&format!(
-                "UPDATE {t} SET session_data = ?, expire_date = ?, session_version = ? \
-                 WHERE session_key = ? AND expire_date > ?"
-            )),
-            update_checked: Template::new(&format!(
-                "UPDATE {t} SET session_data = ?, expire_date = ?, session_version = ? \
-                 WHERE session_key = ? AND expire_date > ? AND session_version = ?"
-            )),
+            update: Template::new(&update),
+            update_checked: Template::new(&update_checked),
             touch: Template::new(&format!(
-                "UPDATE {t} SET expire_date = ? WHERE session_key = ? AND expire_date > ?"
+                "UPDATE {t} SET expire_date = {time} WHERE session_key = ? AND expire_date > {time}"
             )),
             delete: Template::new(&format!("DELETE FROM {t} WHERE session_key = ?")),
             clear_select: Template::new(&clear_select),
             clear_delete: Template::new(&clear_delete),
-            version: Template::new(backend.dialect().server_version),
-            count_live: Template::new(&format!("SELECT COUNT(*) FROM {t} WHERE expire_date > ?")),
+            version: Template::new(dialect.server_version),
+            count_live: Template::new(&format!(
+                "SELECT COUNT(*) FROM {t} WHERE expire_date > {time}"
+            )),
             count_expired: Template::new(&format!(
-                "SELECT COUNT(*) FROM {t} WHERE expire_date <= ?"
+                "SELECT COUNT(*) FROM {t} WHERE expire_date <= {time}"
             )),
         }
+    }
+
+    /// The bound values of an insert: the version only where the table keeps one.
+    pub(crate) fn insert_binds<'a>(
+        &self,
+        key: &'a str,
+        data: Bind<'a>,
+        expires_at: i64,
+        version: i64,
+    ) -> Vec<Bind<'a>> {
+        let mut binds = vec![Bind::Text(key), data, Bind::Int(expires_at)];
+        if self.versioned {
+            binds.push(Bind::Int(version));
+        }
+        binds
+    }
+
+    /// The bound values of an update (before the expected version, if any).
+    pub(crate) fn update_binds<'a>(
+        &self,
+        data: Bind<'a>,
+        expires_at: i64,
+        version: i64,
+        key: &'a str,
+        now: i64,
+    ) -> Vec<Bind<'a>> {
+        let mut binds = vec![data, Bind::Int(expires_at)];
+        if self.versioned {
+            binds.push(Bind::Int(version));
+        }
+        binds.extend([Bind::Text(key), Bind::Int(now)]);
+        binds
     }
 }
 
@@ -214,17 +285,35 @@ mod tests {
 
     #[test]
     fn templates_split_at_parameters() {
-        let s = Statements::new(Backend::Postgres, "\"t\"", "\"i\"");
+        let s = Statements::new(Backend::Postgres, Schema::Sessionkit, "\"t\"", "\"i\"");
         assert_eq!(s.update.params(), 5);
         assert_eq!(s.update_checked.params(), 6);
         assert_eq!(s.insert.params(), 4);
         assert_eq!(s.clear_select.params(), 1);
         assert_eq!(s.clear_delete.params(), CLEAR_BATCH_SIZE as usize + 1);
-        let m = Statements::new(Backend::Mysql, "`t`", "`i`");
+        let m = Statements::new(Backend::Mysql, Schema::Sessionkit, "`t`", "`i`");
         assert!(m.clear_select.parts.concat().contains("FORCE INDEX (`i`)"));
         assert!(m.clear_select.parts.concat().contains("LIMIT 1000"));
-        let q = Statements::new(Backend::Sqlite, "\"t\"", "\"i\"");
+        let q = Statements::new(Backend::Sqlite, Schema::Sessionkit, "\"t\"", "\"i\"");
         assert!(q.clear_select.parts.concat().contains("INDEXED BY \"i\""));
+    }
+
+    #[test]
+    fn djangos_table_has_no_version_and_converts_times() {
+        for backend in [Backend::Postgres, Backend::Mysql, Backend::Sqlite] {
+            let s = Statements::new(backend, Schema::Django, "t", "i");
+            assert!(!s.versioned);
+            assert_eq!(s.insert.params(), 3);
+            assert_eq!(s.update.params(), 4);
+            assert_eq!(s.load.params(), 2);
+            let all = [&s.load, &s.insert, &s.update, &s.touch, &s.clear_select]
+                .map(|t| t.parts.concat())
+                .concat();
+            assert!(!all.contains("session_version"), "{all}");
+            let time = backend.dialect().django.time;
+            assert!(all.contains(time.split('?').next().unwrap()), "{all}");
+            assert!(!s.clear_select.parts.concat().contains("INDEX"), "no hint");
+        }
     }
 }
 
@@ -262,7 +351,7 @@ mod cache_tests {
 
         let dialect = Backend::Sqlite.dialect();
         let index = dialect.quote(&dialect.expiry_index_name("t"));
-        let st = Statements::new(Backend::Sqlite, "\"t\"", &index);
+        let st = Statements::new(Backend::Sqlite, Schema::Sessionkit, "\"t\"", &index);
         let (key, now) = ("k".repeat(32), 100);
         for round in 0..3 {
             let exp = 1_000 + round;

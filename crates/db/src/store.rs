@@ -15,7 +15,7 @@ use crate::error;
 use crate::migrate;
 use crate::pool::{after_error, checkout, DbConn, Health, LogErrors, Manager, Settings};
 use crate::sql::{Bind, Statements};
-use crate::{Backend, CLEAR_BATCH_SIZE};
+use crate::{Backend, Schema, CLEAR_BATCH_SIZE};
 
 impl DbConfig {
     /// Checks the settings, opens one connection to check the URL, the credentials and the
@@ -100,6 +100,7 @@ pub(crate) struct Inner {
     pools: Pools,
     pub(crate) statements: Statements,
     pub(crate) backend: Backend,
+    schema: Schema,
     /// As configured (unquoted).
     pub(crate) table: String,
     /// Quoted for SQL.
@@ -109,6 +110,55 @@ pub(crate) struct Inner {
     connect_timeout: Duration,
     pub(crate) statement_timeout: Duration,
     operation_limit: Duration,
+}
+
+/// A record as the `session_data` column takes it.
+enum ColumnData {
+    /// sessionkit's binary column.
+    Bytes(Vec<u8>),
+    /// Django's text column (the signed `session_data` is ASCII).
+    Text(String),
+}
+
+impl ColumnData {
+    fn bind(&self) -> Bind<'_> {
+        match self {
+            ColumnData::Bytes(b) => Bind::Bytes(b),
+            ColumnData::Text(t) => Bind::Text(t),
+        }
+    }
+}
+
+impl Inner {
+    /// `record` as this store's `session_data` column takes it; a record that is not text
+    /// cannot go into Django's column (an [`ErrorKind::Encode`](sessionkit_core::ErrorKind)
+    /// error: the store is paired with a codec that does not write Django's format).
+    fn column_data(&self, record: &[u8]) -> Result<ColumnData> {
+        match self.schema {
+            Schema::Sessionkit => Ok(ColumnData::Bytes(record.to_vec())),
+            Schema::Django => String::from_utf8(record.to_vec())
+                .map(ColumnData::Text)
+                .map_err(|_| {
+                    Error::new(
+                        sessionkit_core::ErrorKind::Encode,
+                        error::name(self.backend),
+                    )
+                    .with_detail(
+                        "Django's session_data column holds text, and this record is not: \
+                             pair Schema::Django with sessionkit-django's DjangoCodec::signed",
+                    )
+                }),
+        }
+    }
+
+    /// What a write stored under `key`: `version`, or no version where the table keeps none.
+    fn stored(&self, key: &SessionKey, version: Version) -> Stored {
+        if self.statements.versioned {
+            Stored::new(key.clone(), version)
+        } else {
+            Stored::untracked(key.clone())
+        }
+    }
 }
 
 /// Runs `$body` with `$conn` bound to a connection of the store's pool (of its concrete type)
@@ -122,6 +172,21 @@ macro_rules! with_conn {
             Pools::Mysql(db) => $inner.run(db, |$conn| $body),
             #[cfg(feature = "sqlite")]
             Pools::Sqlite(db) => $inner.run(db, |$conn| $body),
+        }
+    };
+}
+
+/// Runs `$body` with `$conn` bound to a connection of its own (not the pool's), opened with
+/// `$settings` and closed afterwards; expands once per enabled database.
+macro_rules! with_direct_conn {
+    ($inner:expr, $settings:expr, |$conn:ident| $body:expr) => {
+        match &$inner.pools {
+            #[cfg(feature = "postgres")]
+            Pools::Postgres(db) => $inner.run_direct(&db.direct, $settings, |$conn| $body),
+            #[cfg(feature = "mysql")]
+            Pools::Mysql(db) => $inner.run_direct(&db.direct, $settings, |$conn| $body),
+            #[cfg(feature = "sqlite")]
+            Pools::Sqlite(db) => $inner.run_direct(&db.direct, $settings, |$conn| $body),
         }
     };
 }
@@ -234,10 +299,12 @@ impl DbStore {
                 pools,
                 statements: Statements::new(
                     backend,
+                    opts.schema,
                     &quoted_table,
                     &dialect.quote(&dialect.expiry_index_name(&opts.table)),
                 ),
                 backend,
+                schema: opts.schema,
                 table: opts.table,
                 quoted_table,
                 health,
@@ -274,24 +341,40 @@ impl DbStore {
             .connect_timeout
             .saturating_add(settings.statement_timeout.saturating_mul(2))
             .saturating_add(Duration::from_secs(1));
+        if self.inner.schema == Schema::Django {
+            return self.check_django_table(settings, limit).await;
+        }
         self.blocking(Some(limit), move |inner| {
             let (backend, table, quoted) = (inner.backend, &inner.table, &inner.quoted_table);
-            match &inner.pools {
-                #[cfg(feature = "postgres")]
-                Pools::Postgres(db) => inner.run_direct(&db.direct, settings, |c| {
-                    migrate::run(c, backend, table, quoted)
-                }),
-                #[cfg(feature = "mysql")]
-                Pools::Mysql(db) => inner.run_direct(&db.direct, settings, |c| {
-                    migrate::run(c, backend, table, quoted)
-                }),
-                #[cfg(feature = "sqlite")]
-                Pools::Sqlite(db) => inner.run_direct(&db.direct, settings, |c| {
-                    migrate::run(c, backend, table, quoted)
-                }),
-            }
+            with_direct_conn!(inner, settings, |c| migrate::run(c, backend, table, quoted))
         })
         .await
+    }
+
+    /// [`migrate`](Self::migrate) for [`Schema::Django`]: sessionkit never creates or alters
+    /// Django's table, so this only checks that Django's `migrate` made it.
+    async fn check_django_table(&self, settings: Settings, limit: Duration) -> Result<Migration> {
+        let exists = self
+            .blocking(Some(limit), move |inner| {
+                let (backend, table) = (inner.backend, &inner.table);
+                with_direct_conn!(inner, settings, |c| migrate::table_exists(
+                    c, backend, table
+                ))
+            })
+            .await?;
+        if exists {
+            Ok(Migration::NotNeeded)
+        } else {
+            Err(Error::config(
+                error::name(self.inner.backend),
+                format!(
+                    "Django's session table {:?} does not exist in this database: create it with \
+                     Django's own `manage.py migrate` (with Schema::Django, sessionkit reads and \
+                     writes Django's table but never creates or alters it)",
+                    self.inner.table
+                ),
+            ))
+        }
     }
 
     /// The database this store talks to.
@@ -426,7 +509,7 @@ impl SessionStore for DbStore {
     /// Versions are the `session_version` column; a conditional update is one `UPDATE … AND
     /// session_version = ?`.
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new().with_compare_and_set(true)
+        Capabilities::new().with_compare_and_set(self.inner.statements.versioned)
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
@@ -465,17 +548,17 @@ impl SessionStore for DbStore {
         expires_at: UnixTime,
     ) -> Result<Stored> {
         let owned = key.clone();
-        let record = record.to_vec();
+        let record = self.inner.column_data(record)?;
         let version = Version::fresh();
         let created = self
             .blocking(None, move |inner| {
                 let s = &inner.statements;
-                let insert = [
-                    Bind::Text(owned.as_str()),
-                    Bind::Bytes(&record),
-                    Bind::Int(expires_at.as_secs()),
-                    Bind::Int(to_column(version)),
-                ];
+                let insert = s.insert_binds(
+                    owned.as_str(),
+                    record.bind(),
+                    expires_at.as_secs(),
+                    to_column(version),
+                );
                 with_conn!(inner, |conn| {
                     match conn.exec(&s.insert, &insert) {
                         Ok(_) => Ok(true),
@@ -503,7 +586,7 @@ impl SessionStore for DbStore {
             })
             .await?;
         if created {
-            Ok(Stored::new(key.clone(), version))
+            Ok(self.inner.stored(key, version))
         } else {
             Err(Error::collision(error::name(self.inner.backend)))
         }
@@ -517,26 +600,29 @@ impl SessionStore for DbStore {
         expected: Expected,
     ) -> Result<Stored> {
         let owned = key.clone();
-        let record = record.to_vec();
+        let record = self.inner.column_data(record)?;
         let version = Version::fresh();
         let outcome = self
             .blocking(None, move |inner| {
                 let s = &inner.statements;
                 let now = UnixTime::now().as_secs();
-                let (data, expires, new) = (
-                    Bind::Bytes(&record),
-                    Bind::Int(expires_at.as_secs()),
-                    Bind::Int(to_column(version)),
+                let mut binds = s.update_binds(
+                    record.bind(),
+                    expires_at.as_secs(),
+                    to_column(version),
+                    owned.as_str(),
+                    now,
                 );
+                let checked = match expected {
+                    Expected::Version(old) if s.versioned => {
+                        binds.push(Bind::Int(to_column(old)));
+                        &s.update_checked
+                    }
+                    _ => &s.update,
+                };
                 let (key, now) = (Bind::Text(owned.as_str()), Bind::Int(now));
                 with_conn!(inner, |conn| {
-                    let rows = match expected {
-                        Expected::Any => conn.exec(&s.update, &[data, expires, new, key, now])?,
-                        Expected::Version(old) => conn.exec(
-                            &s.update_checked,
-                            &[data, expires, new, key, now, Bind::Int(to_column(old))],
-                        )?,
-                    };
+                    let rows = conn.exec(checked, &binds)?;
                     if found(rows) {
                         return Ok(Updated::Stored);
                     }
@@ -552,7 +638,7 @@ impl SessionStore for DbStore {
             .await?;
         let backend = error::name(self.inner.backend);
         match outcome {
-            Updated::Stored => Ok(Stored::new(key.clone(), version)),
+            Updated::Stored => Ok(self.inner.stored(key, version)),
             Updated::Vanished => Err(Error::vanished(backend)),
             Updated::Conflict => Err(Error::conflict(backend)),
         }

@@ -3,7 +3,7 @@
 Reads one JSON request on stdin, answers one JSON object on stdout. Django is configured in
 memory: SECRET_KEY and SECRET_KEY_FALLBACKS from the request, the sessions app, USE_TZ, the
 JSON serializer, and for the engine tests (engines.rs) the engine (SESSION_ENGINE's last part),
-its cache server and SESSION_COOKIE_AGE.
+its cache server or database and SESSION_COOKIE_AGE.
 
 Format operations (against_django.rs; no server is touched: SessionBase.encode/decode and the
 signed_cookies engine need none): encode, decode, cookie_save, cookie_load, json.
@@ -14,6 +14,7 @@ Engine operations, through the engine's SessionStore as a view would:
   key after loading (None when Django dropped it: unknown, expired, refused).
 - change: load `key`, update it with `data`, save; answers the key after saving.
 - flush: load `key` and flush it (a logout).
+- migrate: Django's `migrate sessions` (the django_session table).
 - store_datetime: a new session holding a datetime (which only pickle can carry), saved.
 """
 import datetime
@@ -38,7 +39,40 @@ if cache is not None:
         "KEY_PREFIX": cache.get("key_prefix", ""),
         "VERSION": cache.get("version", 1),
     }
+databases = {}
+database = request.get("database")
+if database is not None:
+    # The matrix's server, from the URL the Rust side uses too.
+    from urllib.parse import unquote, urlsplit
+
+    url = urlsplit(database["url"])
+    if url.scheme == "sqlite":
+        databases["default"] = {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": unquote(url.netloc + url.path),
+        }
+    else:
+        if url.scheme in ("mysql", "mariadb"):
+            # PyMySQL (pure Python) standing in for mysqlclient, whose version Django checks.
+            import pymysql
+
+            pymysql.version_info = (2, 2, 1, "final", 0)
+            pymysql.install_as_MySQLdb()
+        databases["default"] = {
+            "ENGINE": {
+                "postgres": "django.db.backends.postgresql",
+                "postgresql": "django.db.backends.postgresql",
+                "mysql": "django.db.backends.mysql",
+                "mariadb": "django.db.backends.mysql",
+            }[url.scheme],
+            "NAME": unquote(url.path.lstrip("/")),
+            "USER": unquote(url.username or ""),
+            "PASSWORD": unquote(url.password or ""),
+            "HOST": url.hostname or "",
+            "PORT": str(url.port or ""),
+        }
 settings.configure(
+    DATABASES=databases,
     SECRET_KEY=request["secret"],
     SECRET_KEY_FALLBACKS=request.get("fallbacks", []),
     INSTALLED_APPS=["django.contrib.sessions"],
@@ -110,6 +144,12 @@ elif op == "flush":
     s = SessionStore(session_key=request["key"])
     s.flush()
     out = {"key": s.session_key}
+elif op == "migrate":
+    # Django's own migration makes the django_session table.
+    from django.core.management import call_command
+
+    call_command("migrate", "sessions", verbosity=0)
+    out = {}
 elif op == "store_datetime":
     s = SessionStore()
     s["when"] = datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)

@@ -5,7 +5,8 @@
 //! other out; an expired, tampered or foreign session is no session on both sides.
 //!
 //! One module per engine, one matrix cell per module (`django-cache-redis`,
-//! `django-cache-memcached`, `django-signed-cookies`).
+//! `django-cache-memcached`, `django-signed-cookies`, `django-db-postgres`, `django-db-mysql`,
+//! `django-db-sqlite`).
 
 mod common;
 
@@ -27,7 +28,8 @@ struct Engine {
     sessions: Sessions,
     /// What every request to the Django peer carries: the engine and its settings.
     django: Value,
-    _server: Option<Arc<Mutex<Provided>>>,
+    /// What must live as long as the engine: its throwaway server or database file.
+    _keep: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Engine {
@@ -187,6 +189,146 @@ macro_rules! behaviours {
     };
 }
 
+/// A session row written with another `SECRET_KEY` — or one Django would call tampered — is no
+/// session on either side (database engines).
+async fn foreign_session_data_is_none_on_both_sides(e: &Engine, foreign: &Sessions) {
+    let mut session = foreign.create();
+    session.extend(payload().as_object().unwrap().clone());
+    session.save().await.unwrap();
+    let key = session.key().unwrap().as_str().to_owned();
+    assert_eq!(e.django_loads(&key), json!({}), "Django refuses it");
+    let session = e.sessions.load(Some(&key)).await.unwrap();
+    assert!(
+        session.is_empty() && session.key().is_none(),
+        "sessionkit refuses it"
+    );
+}
+
+/// Django's `db` engine and sessionkit's database store on Django's own `django_session`
+/// table (made by Django's `migrate`, once per database), with the same `SECRET_KEY`.
+mod db {
+    use std::collections::HashSet;
+
+    use sessionkit_db::{DbConfig, Schema};
+    use sessionkit_django::session::SessionData;
+
+    use super::*;
+
+    /// A store on the database at `url` in Django's layout, with the signed codec of `secret`.
+    pub(super) async fn sessions(url: &str, secret: &str) -> Sessions {
+        let store = DbConfig::new(url)
+            .with_schema(Schema::Django)
+            .connect()
+            .await
+            .expect("connect to the database");
+        store.migrate().await.expect("Django's table is there");
+        let codec = DjangoCodec::signed(SessionData::new(secret.as_bytes(), []));
+        Sessions::with_config(store, SessionConfig::new().with_only_codec(codec))
+    }
+
+    /// The engine on the database at `url`; `keep` lives as long as it.
+    pub(super) async fn engine(url: String, keep: Box<dyn std::any::Any + Send + Sync>) -> Engine {
+        static MIGRATED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+        let django = json!({"engine": "db", "database": {"url": url}});
+        {
+            // Held while Django migrates, so no test uses the table before it is made.
+            let mut migrated = MIGRATED.lock().unwrap_or_else(|e| e.into_inner());
+            if migrated
+                .get_or_insert_with(HashSet::new)
+                .insert(url.clone())
+            {
+                let mut op = django.clone();
+                op["op"] = json!("migrate");
+                op["secret"] = json!(SECRET);
+                common::django(&op);
+            }
+        }
+        Engine {
+            sessions: sessions(&url, SECRET).await,
+            django,
+            _keep: Some(keep),
+        }
+    }
+
+    /// The engine on the shared server of `service`.
+    pub(super) async fn on_server(service: Service) -> Engine {
+        let server = server(service).await;
+        engine(url(&server), Box::new(server)).await
+    }
+
+    /// The database behaviours, for a module whose `engine()` makes the engine.
+    macro_rules! db_behaviours {
+        () => {
+            behaviours!(
+                engine().await;
+                django_writes_sessionkit_changes_django_reads,
+                sessionkit_logs_in_django_sees_the_user,
+                a_logout_on_either_side_logs_the_other_out,
+                expired_sessions_are_none_on_both_sides,
+            );
+
+            #[tokio::test]
+            async fn foreign_session_data_is_none_on_both_sides() {
+                let e = engine().await;
+                let url = e.django["database"]["url"].as_str().unwrap().to_owned();
+                let foreign = super::db::sessions(&url, "another secret key entirely").await;
+                super::foreign_session_data_is_none_on_both_sides(&e, &foreign).await;
+            }
+        };
+    }
+    pub(super) use db_behaviours;
+}
+
+mod db_postgres {
+    use super::*;
+
+    async fn engine() -> Engine {
+        db::on_server(Service::Postgres).await
+    }
+
+    db::db_behaviours!();
+}
+
+mod db_mysql {
+    use super::*;
+
+    async fn engine() -> Engine {
+        db::on_server(Service::Mysql).await
+    }
+
+    db::db_behaviours!();
+}
+
+mod db_sqlite {
+    use sessionkit_db::{DbConfig, Schema};
+    use sessionkit_testkit::SqliteFile;
+
+    use super::*;
+
+    /// A database file of its own for each test.
+    async fn engine() -> Engine {
+        let file = SqliteFile::new("django").expect("a database file");
+        db::engine(file.url(), Box::new(file)).await
+    }
+
+    db::db_behaviours!();
+
+    /// sessionkit never creates Django's table: without Django's `migrate`, `migrate` says to
+    /// run it.
+    #[tokio::test]
+    async fn without_djangos_table_migrate_says_to_run_djangos_migrate() {
+        let file = SqliteFile::new("no-django").expect("a database file");
+        let store = DbConfig::new(file.url())
+            .with_schema(Schema::Django)
+            .connect()
+            .await
+            .unwrap();
+        let err = store.migrate().await.unwrap_err();
+        assert!(err.is_config(), "{err}");
+        assert!(err.to_string().contains("manage.py migrate"), "{err}");
+    }
+}
+
 mod cache_redis {
     use super::*;
     use sessionkit_django::session::{cache_key_prefix, CACHE_KEY_PREFIX};
@@ -213,7 +355,7 @@ mod cache_redis {
                 "engine": "cache",
                 "cache": {"kind": "redis", "location": location, "key_prefix": key_prefix},
             }),
-            _server: Some(server),
+            _keep: Some(Box::new(server)),
         }
     }
 
@@ -254,7 +396,7 @@ mod cache_memcached {
                 "engine": "cache",
                 "cache": {"kind": "memcached", "location": host_port, "key_prefix": key_prefix},
             }),
-            _server: Some(server),
+            _keep: Some(Box::new(server)),
         }
     }
 
@@ -289,7 +431,7 @@ mod signed_cookies {
                     .with_only_codec(DjangoCodec::json()),
             ),
             django: json!({"engine": "signed_cookies", "cookie_age": AGE.as_secs()}),
-            _server: None,
+            _keep: None,
         }
     }
 
