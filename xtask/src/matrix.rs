@@ -331,6 +331,8 @@ pub(crate) const CELLS: &[Cell] = &[
             "db_mysql::",
             "--skip",
             "db_sqlite::",
+            "--skip",
+            "cached_db::",
         ],
         ..CELL
     },
@@ -386,6 +388,15 @@ pub(crate) const CELLS: &[Cell] = &[
         links: DB_LIBS,
         programs: &["python3-venv"],
         args: &["--test", "engines", "--", "db_sqlite::"],
+        ..CELL
+    },
+    Cell {
+        name: "django-cached-db",
+        package: "sessionkit-django",
+        services: &[Service::Redis],
+        links: DB_LIBS,
+        programs: &["python3-venv"],
+        args: &["--test", "engines", "--", "cached_db::"],
         ..CELL
     },
     // The database back end: every cell builds sessionkit-db with all three databases (one

@@ -39,10 +39,12 @@
 //! and `docs/cached-db.md` in the repository for what several application processes see.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod copy;
 mod health;
 mod options;
 mod store;
 
+pub use copy::{CopyFormat, Enveloped};
 pub use options::{
     CachedDbOptions, CachedDbUrl, DEFAULT_BYPASS_AFTER_ERRORS, DEFAULT_BYPASS_FOR,
     DEFAULT_CACHE_TIMEOUT, DEFAULT_DELETE_RECHECK, DEFAULT_MAX_SUSPECT_KEYS, URL_PARAMETERS,

@@ -1,9 +1,11 @@
 //! [`CachedDbOptions`]: the few knobs of the cached database store.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sessionkit_core::{ConfigUrl, Error, Result};
 
+use crate::copy::{CopyFormat, Enveloped};
 use crate::BACKEND;
 
 /// How many keys whose cache copy may be stale are remembered unless configured otherwise.
@@ -127,6 +129,7 @@ pub struct CachedDbOptions {
     pub(crate) cache_ttl: Option<Duration>,
     pub(crate) delete_recheck: Option<Duration>,
     pub(crate) cache_timeout: Option<Duration>,
+    pub(crate) copies: Arc<dyn CopyFormat>,
 }
 
 impl Default for CachedDbOptions {
@@ -138,6 +141,7 @@ impl Default for CachedDbOptions {
             cache_ttl: None,
             delete_recheck: Some(DEFAULT_DELETE_RECHECK),
             cache_timeout: Some(DEFAULT_CACHE_TIMEOUT),
+            copies: Arc::new(Enveloped),
         }
     }
 }
@@ -148,6 +152,21 @@ impl CachedDbOptions {
     /// bounded to 1 s.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How the cache holds its copies (default [`Enveloped`]): give another [`CopyFormat`] to
+    /// share the cache with another program's copies — `sessionkit-django`'s `DjangoCopies`
+    /// for Django's `cached_db` engine (leave [`cache_ttl`](Self::with_cache_ttl) unset then:
+    /// Django's copies live as long as their session).
+    #[must_use]
+    pub fn with_copy_format(mut self, copies: impl CopyFormat) -> Self {
+        self.copies = Arc::new(copies);
+        self
+    }
+
+    /// How the cache holds its copies.
+    pub fn copy_format(&self) -> &dyn CopyFormat {
+        &*self.copies
     }
 
     /// How many keys whose cache copy may be stale (their database write succeeded but the

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use sessionkit_core::{
-    async_trait, Capabilities, Error, Expected, Housekeeping, KeyFormat, Loaded, Opened, Result,
+    async_trait, Capabilities, Error, Expected, Housekeeping, KeyFormat, Loaded, Result,
     SessionKey, SessionStore, StoreStats, Stored, UnixTime, Version,
 };
 
@@ -260,26 +260,6 @@ impl<C: SessionStore, D: SessionStore> CachedDbStore<C, D> {
         }
     }
 
-    /// What a cache hit serves: the record and the database's version from the copy's
-    /// [`Loaded::envelope`], and the record's expiry. Without `cache_ttl` a copy expires with
-    /// its record (writes, refills and touches give it the record's expiry), so the copy's own
-    /// expiry is the record's; with it, the expiry the envelope recorded (a touch then drops
-    /// the copy rather than leave that stale). A copy written before expiries were kept in the
-    /// envelope has only its own.
-    fn served_from(&self, copy: Loaded) -> Loaded {
-        match Loaded::from_envelope(copy.record) {
-            Opened::Whole(mut loaded) => {
-                if self.inner.options.cache_ttl.is_none() {
-                    loaded.expires_at = copy.expires_at;
-                }
-                loaded
-            }
-            Opened::WithoutExpiry { record, version } => {
-                Loaded::new(record, version, copy.expires_at)
-            }
-        }
-    }
-
     /// The expiry a cache entry gets for a record expiring at `expires_at`: the earlier of it
     /// and now + `cache_ttl`. `None` if that has passed (nothing may be cached then).
     fn cache_expiry(&self, expires_at: UnixTime) -> Option<UnixTime> {
@@ -319,7 +299,8 @@ impl<C: SessionStore, D: SessionStore> CachedDbStore<C, D> {
     }
 
     /// After the database took a write of `record` at `version`: puts both in the cache (as
-    /// one [`Loaded::envelope`], so a cache hit knows the database's version), or invalidates.
+    /// one [`CopyFormat`](crate::CopyFormat) copy — by default a [`Loaded::envelope`], so a
+    /// cache hit knows the database's version), or invalidates.
     async fn write_through(
         &self,
         key: &SessionKey,
@@ -348,7 +329,18 @@ impl<C: SessionStore, D: SessionStore> CachedDbStore<C, D> {
             Step::Create => &[Step::Create, Step::Update],
             Step::Update => &[Step::Update, Step::Create, Step::Update],
         };
-        let value = Loaded::envelope(version, expires_at, record);
+        let value = match self
+            .inner
+            .options
+            .copies
+            .make_copy(record, version, expires_at)
+        {
+            Ok(value) => value,
+            Err(e) => {
+                h.on_error(&e, "copy");
+                return self.invalidate(key, generation, Some(expires_at)).await;
+            }
+        };
         let cache = &self.inner.cache;
         for step in steps {
             let result = match step {
@@ -399,7 +391,10 @@ impl<C: SessionStore, D: SessionStore> CachedDbStore<C, D> {
         let Some(cache_exp) = self.cache_expiry(found.expires_at) else {
             return;
         };
-        let value = Loaded::envelope(found.version, found.expires_at, &found.record);
+        let copies = &self.inner.options.copies;
+        let Ok(value) = copies.make_copy(&found.record, found.version, found.expires_at) else {
+            return;
+        };
         match self
             .bounded(self.inner.cache.create(key, &value, cache_exp))
             .await
@@ -562,7 +557,21 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedDbStore<C, D> {
                 Ok(Some(copy)) => {
                     h.on_success();
                     self.drain_soon();
-                    return Ok(Some(self.served_from(copy)));
+                    let capped = self.inner.options.cache_ttl.is_some();
+                    match self.inner.options.copies.serve_copy(copy, capped) {
+                        Ok(served) => return Ok(Some(served)),
+                        Err(e) => {
+                            // Not a copy this store can serve (another program's): the
+                            // database answers, and the copy is left to its writer.
+                            tracing::warn!(
+                                target: "sessionkit::cached_db",
+                                key = ?key,
+                                error = %e,
+                                "unreadable cache copy; loading from the database"
+                            );
+                            return Box::pin(self.load_from_db(key, false)).await;
+                        }
+                    }
                 }
                 Ok(None) => {
                     h.on_success();

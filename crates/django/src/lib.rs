@@ -34,12 +34,14 @@
 pub mod auth;
 mod codec;
 mod cookie;
+mod copies;
 pub mod json;
 pub mod session;
 pub mod signing;
 
 pub use codec::DjangoCodec;
 pub use cookie::{SignedCookieStore, MAX_COOKIE_VALUE};
+pub use copies::DjangoCopies;
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

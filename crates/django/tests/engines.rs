@@ -6,7 +6,7 @@
 //!
 //! One module per engine, one matrix cell per module (`django-cache-redis`,
 //! `django-cache-memcached`, `django-signed-cookies`, `django-db-postgres`, `django-db-mysql`,
-//! `django-db-sqlite`).
+//! `django-db-sqlite`, `django-cached-db`).
 
 mod common;
 
@@ -189,6 +189,20 @@ macro_rules! behaviours {
     };
 }
 
+/// [`behaviours!`] with those of every server-side engine, then `$extra`.
+macro_rules! server_side_behaviours {
+    ($engine:expr $(; $($extra:ident),+)? $(,)?) => {
+        behaviours!(
+            $engine;
+            django_writes_sessionkit_changes_django_reads,
+            sessionkit_logs_in_django_sees_the_user,
+            a_logout_on_either_side_logs_the_other_out,
+            expired_sessions_are_none_on_both_sides,
+            $($($extra),+)?
+        );
+    };
+}
+
 /// A session row written with another `SECRET_KEY` — or one Django would call tampered — is no
 /// session on either side (database engines).
 async fn foreign_session_data_is_none_on_both_sides(e: &Engine, foreign: &Sessions) {
@@ -259,13 +273,7 @@ mod db {
     /// The database behaviours, for a module whose `engine()` makes the engine.
     macro_rules! db_behaviours {
         () => {
-            behaviours!(
-                engine().await;
-                django_writes_sessionkit_changes_django_reads,
-                sessionkit_logs_in_django_sees_the_user,
-                a_logout_on_either_side_logs_the_other_out,
-                expired_sessions_are_none_on_both_sides,
-            );
+            server_side_behaviours!(engine().await);
 
             #[tokio::test]
             async fn foreign_session_data_is_none_on_both_sides() {
@@ -329,6 +337,87 @@ mod db_sqlite {
     }
 }
 
+/// Django's `cached_db` engine (its cache on redis, its database SQLite) and sessionkit's
+/// cached database store on the same two: the row signed, the cache copy pickled under
+/// `...django.contrib.sessions.cached_db<key>`.
+mod cached_db {
+    use sessionkit_cached_db::{CachedDbOptions, CachedDbStore};
+    use sessionkit_core::{Codec, SessionKey, SessionStore};
+    use sessionkit_db::{DbConfig, Schema};
+    use sessionkit_django::session::{cache_key_prefix, SessionData, CACHED_DB_KEY_PREFIX};
+    use sessionkit_django::DjangoCopies;
+    use sessionkit_redis::{RedisConfig, RedisStore};
+    use sessionkit_testkit::SqliteFile;
+
+    use super::*;
+
+    async fn engine_and_cache() -> (Engine, RedisStore) {
+        let server = server(Service::Redis).await;
+        let location = url(&server);
+        let key_prefix = unique_name("djc");
+        let file = SqliteFile::new("django-cached-db").expect("a database file");
+        let database = json!({"url": file.url()});
+        let django = json!({
+            "engine": "cached_db",
+            "cache": {"kind": "redis", "location": location, "key_prefix": key_prefix},
+            "database": database,
+        });
+        let mut migrate = django.clone();
+        migrate["op"] = json!("migrate");
+        migrate["secret"] = json!(SECRET);
+        common::django(&migrate);
+
+        let cache = RedisConfig::new(location)
+            .with_key_prefix(cache_key_prefix(&key_prefix, 1, CACHED_DB_KEY_PREFIX))
+            .connect()
+            .await
+            .expect("connect to redis")
+            .with_plain_values(true);
+        let db = DbConfig::new(file.url())
+            .with_schema(Schema::Django)
+            .connect()
+            .await
+            .expect("open the database");
+        db.migrate().await.expect("Django's table is there");
+        let format = || SessionData::new(SECRET.as_bytes(), []);
+        let options = CachedDbOptions::new().with_copy_format(DjangoCopies::new(format()));
+        let store = CachedDbStore::with_options(cache.clone(), db, options).unwrap();
+        let sessions = Sessions::with_config(
+            store,
+            SessionConfig::new().with_only_codec(DjangoCodec::signed(format())),
+        );
+        let engine = Engine {
+            sessions,
+            django,
+            _keep: Some(Box::new((server, file))),
+        };
+        (engine, cache)
+    }
+
+    async fn engine() -> Engine {
+        engine_and_cache().await.0
+    }
+
+    server_side_behaviours!(engine().await);
+
+    /// A session whose cache copy is gone is read from Django's row, and the copy sessionkit
+    /// puts back is the pickled dict Django's engine reads.
+    #[tokio::test]
+    async fn a_database_hit_refills_djangos_cache_copy() {
+        let (e, cache) = engine_and_cache().await;
+        let key = e.django_creates();
+        let parsed = SessionKey::parse(&key, sessionkit_core::KeyFormat::Random).unwrap();
+        cache.delete(&parsed).await.unwrap();
+        assert!(cache.load(&parsed).await.unwrap().is_none());
+        let session = e.sessions.load(Some(&key)).await.unwrap();
+        assert_eq!(object_of(session.iter()), payload());
+        let copy = cache.load(&parsed).await.unwrap().expect("refilled");
+        let record = DjangoCodec::pickle().decode(copy.record).unwrap();
+        assert_eq!(object_of(record.data.iter()), payload());
+        assert_eq!(record.expiry, Expiry::AfterInactivity(900));
+    }
+}
+
 mod cache_redis {
     use super::*;
     use sessionkit_django::session::{cache_key_prefix, CACHE_KEY_PREFIX};
@@ -359,14 +448,7 @@ mod cache_redis {
         }
     }
 
-    behaviours!(
-        engine().await;
-        django_writes_sessionkit_changes_django_reads,
-        sessionkit_logs_in_django_sees_the_user,
-        a_logout_on_either_side_logs_the_other_out,
-        expired_sessions_are_none_on_both_sides,
-        values_json_cannot_hold_are_no_session,
-    );
+    server_side_behaviours!(engine().await; values_json_cannot_hold_are_no_session);
 }
 
 mod cache_memcached {
@@ -400,14 +482,7 @@ mod cache_memcached {
         }
     }
 
-    behaviours!(
-        engine().await;
-        django_writes_sessionkit_changes_django_reads,
-        sessionkit_logs_in_django_sees_the_user,
-        a_logout_on_either_side_logs_the_other_out,
-        expired_sessions_are_none_on_both_sides,
-        values_json_cannot_hold_are_no_session,
-    );
+    server_side_behaviours!(engine().await; values_json_cannot_hold_are_no_session);
 }
 
 mod signed_cookies {
