@@ -37,11 +37,13 @@ mod cookie;
 mod copies;
 pub mod json;
 pub mod session;
+mod settings;
 pub mod signing;
 
 pub use codec::DjangoCodec;
 pub use cookie::{SignedCookieStore, MAX_COOKIE_VALUE};
 pub use copies::DjangoCopies;
+pub use settings::{DjangoSettings, Engine, SECRET_KEY_ENV, SECRET_KEY_FALLBACKS_ENV};
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

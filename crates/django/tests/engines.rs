@@ -1,8 +1,8 @@
-//! sessionkit stores configured Django-compatible, sharing sessions with a real Django running
-//! the same engine on the same servers (the matrix's throwaway redis and memcached, or
-//! `SESSIONKIT_REDIS_URL` / `SESSIONKIT_MEMCACHED_URLS`): each side reads what the other
-//! wrote, equal; a change on one side is seen on the other; a logout on either side logs the
-//! other out; an expired, tampered or foreign session is no session on both sides.
+//! sessionkit stores opened as an operator opens them — a `?format=django` URL — sharing
+//! sessions with a real Django running the same engine on the same servers (the matrix's
+//! throwaway servers, or those the `SESSIONKIT_*_URL(S)` variables name): each side reads what
+//! the other wrote, equal; a change on one side is seen on the other; a logout on either side
+//! logs the other out; an expired, tampered or foreign session is no session on both sides.
 //!
 //! One module per engine, one matrix cell per module (`django-cache-redis`,
 //! `django-cache-memcached`, `django-signed-cookies`, `django-db-postgres`, `django-db-mysql`,
@@ -10,22 +10,27 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use sessionkit_core::{Expiry, SessionConfig, Sessions, UnixTime};
 use sessionkit_django::session::EXPIRY_KEY;
-use sessionkit_django::DjangoCodec;
 use sessionkit_testkit::{unique_name, Provided, Service};
 
 use common::{data_of, object_of, payload};
 
 const SECRET: &str = "a django secret key for the sessionkit engine tests";
+/// Where the URLs tell sessionkit to read Django's `SECRET_KEY` (`secret_key_env=`).
+const SECRET_ENV: &str = "SESSIONKIT_TEST_DJANGO_SECRET_KEY";
+/// Another deployment's key, for sessions neither side may accept.
+const OTHER_SECRET_ENV: &str = "SESSIONKIT_TEST_DJANGO_OTHER_SECRET_KEY";
 
 /// A sessionkit store and a Django engine on the same servers.
 struct Engine {
     sessions: Sessions,
+    /// The URL the store was opened with.
+    url: String,
     /// What every request to the Django peer carries: the engine and its settings.
     django: Value,
     /// What must live as long as the engine: its throwaway server or database file.
@@ -54,6 +59,25 @@ impl Engine {
         }));
         answer["key"].as_str().unwrap().to_owned()
     }
+}
+
+/// `url` with `format=django`, the key's variable and `more` parameters.
+fn django_url(url: &str, secret_env: &str, more: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}format=django&secret_key_env={secret_env}{more}")
+}
+
+/// The sessions of a `format=django` URL, with `config` (the cookie age).
+async fn open(url: &str, config: SessionConfig) -> Sessions {
+    static KEYS: Once = Once::new();
+    KEYS.call_once(|| {
+        // Set once, before any store reads them, to the same values in every test.
+        std::env::set_var(SECRET_ENV, SECRET);
+        std::env::set_var(OTHER_SECRET_ENV, "another secret key entirely");
+    });
+    sessionkit::connect_with(url, config)
+        .await
+        .unwrap_or_else(|e| panic!("open {url}: {e}"))
 }
 
 async fn server(service: Service) -> Arc<Mutex<Provided>> {
@@ -223,22 +247,7 @@ async fn foreign_session_data_is_none_on_both_sides(e: &Engine, foreign: &Sessio
 mod db {
     use std::collections::HashSet;
 
-    use sessionkit_db::{DbConfig, Schema};
-    use sessionkit_django::session::SessionData;
-
     use super::*;
-
-    /// A store on the database at `url` in Django's layout, with the signed codec of `secret`.
-    pub(super) async fn sessions(url: &str, secret: &str) -> Sessions {
-        let store = DbConfig::new(url)
-            .with_schema(Schema::Django)
-            .connect()
-            .await
-            .expect("connect to the database");
-        store.migrate().await.expect("Django's table is there");
-        let codec = DjangoCodec::signed(SessionData::new(secret.as_bytes(), []));
-        Sessions::with_config(store, SessionConfig::new().with_only_codec(codec))
-    }
 
     /// The engine on the database at `url`; `keep` lives as long as it.
     pub(super) async fn engine(url: String, keep: Box<dyn std::any::Any + Send + Sync>) -> Engine {
@@ -257,8 +266,15 @@ mod db {
                 common::django(&op);
             }
         }
+        let store_url = django_url(&url, SECRET_ENV, "");
+        // What an operator runs at deploy time: with format=django it checks Django's table.
+        assert_eq!(
+            sessionkit::migrate(&store_url).await.unwrap(),
+            sessionkit::Migration::NotNeeded
+        );
         Engine {
-            sessions: sessions(&url, SECRET).await,
+            sessions: open(&store_url, SessionConfig::new()).await,
+            url: url.clone(),
             django,
             _keep: Some(keep),
         }
@@ -278,8 +294,8 @@ mod db {
             #[tokio::test]
             async fn foreign_session_data_is_none_on_both_sides() {
                 let e = engine().await;
-                let url = e.django["database"]["url"].as_str().unwrap().to_owned();
-                let foreign = super::db::sessions(&url, "another secret key entirely").await;
+                let url = django_url(&e.url, OTHER_SECRET_ENV, "");
+                let foreign = open(&url, SessionConfig::new()).await;
                 super::foreign_session_data_is_none_on_both_sides(&e, &foreign).await;
             }
         };
@@ -308,7 +324,6 @@ mod db_mysql {
 }
 
 mod db_sqlite {
-    use sessionkit_db::{DbConfig, Schema};
     use sessionkit_testkit::SqliteFile;
 
     use super::*;
@@ -326,12 +341,9 @@ mod db_sqlite {
     #[tokio::test]
     async fn without_djangos_table_migrate_says_to_run_djangos_migrate() {
         let file = SqliteFile::new("no-django").expect("a database file");
-        let store = DbConfig::new(file.url())
-            .with_schema(Schema::Django)
-            .connect()
+        let err = sessionkit::migrate(&django_url(&file.url(), SECRET_ENV, ""))
             .await
-            .unwrap();
-        let err = store.migrate().await.unwrap_err();
+            .unwrap_err();
         assert!(err.is_config(), "{err}");
         assert!(err.to_string().contains("manage.py migrate"), "{err}");
     }
@@ -341,11 +353,9 @@ mod db_sqlite {
 /// cached database store on the same two: the row signed, the cache copy pickled under
 /// `...django.contrib.sessions.cached_db<key>`.
 mod cached_db {
-    use sessionkit_cached_db::{CachedDbOptions, CachedDbStore};
     use sessionkit_core::{Codec, SessionKey, SessionStore};
-    use sessionkit_db::{DbConfig, Schema};
-    use sessionkit_django::session::{cache_key_prefix, SessionData, CACHED_DB_KEY_PREFIX};
-    use sessionkit_django::DjangoCopies;
+    use sessionkit_django::session::{cache_key_prefix, CACHED_DB_KEY_PREFIX};
+    use sessionkit_django::DjangoCodec;
     use sessionkit_redis::{RedisConfig, RedisStore};
     use sessionkit_testkit::SqliteFile;
 
@@ -356,38 +366,32 @@ mod cached_db {
         let location = url(&server);
         let key_prefix = unique_name("djc");
         let file = SqliteFile::new("django-cached-db").expect("a database file");
-        let database = json!({"url": file.url()});
         let django = json!({
             "engine": "cached_db",
             "cache": {"kind": "redis", "location": location, "key_prefix": key_prefix},
-            "database": database,
+            "database": {"url": file.url()},
         });
         let mut migrate = django.clone();
         migrate["op"] = json!("migrate");
         migrate["secret"] = json!(SECRET);
         common::django(&migrate);
 
+        let store_url = django_url(
+            &format!("cached-db://?cache={location}&db={}", file.url()),
+            SECRET_ENV,
+            &format!("&key_prefix={key_prefix}"),
+        );
+        let sessions = open(&store_url, SessionConfig::new()).await;
+        // The cache as Django's engine sees it, to look at the copies.
         let cache = RedisConfig::new(location)
             .with_key_prefix(cache_key_prefix(&key_prefix, 1, CACHED_DB_KEY_PREFIX))
             .connect()
             .await
             .expect("connect to redis")
             .with_plain_values(true);
-        let db = DbConfig::new(file.url())
-            .with_schema(Schema::Django)
-            .connect()
-            .await
-            .expect("open the database");
-        db.migrate().await.expect("Django's table is there");
-        let format = || SessionData::new(SECRET.as_bytes(), []);
-        let options = CachedDbOptions::new().with_copy_format(DjangoCopies::new(format()));
-        let store = CachedDbStore::with_options(cache.clone(), db, options).unwrap();
-        let sessions = Sessions::with_config(
-            store,
-            SessionConfig::new().with_only_codec(DjangoCodec::signed(format())),
-        );
         let engine = Engine {
             sessions,
+            url: store_url,
             django,
             _keep: Some(Box::new((server, file))),
         };
@@ -420,8 +424,6 @@ mod cached_db {
 
 mod cache_redis {
     use super::*;
-    use sessionkit_django::session::{cache_key_prefix, CACHE_KEY_PREFIX};
-    use sessionkit_redis::RedisConfig;
 
     /// Django's `cache` engine on `RedisCache`; sessionkit's redis store with Django's key and
     /// pickled values, on the same server.
@@ -429,17 +431,10 @@ mod cache_redis {
         let server = server(Service::Redis).await;
         let location = url(&server);
         let key_prefix = unique_name("dj");
-        let store = RedisConfig::new(location.clone())
-            .with_key_prefix(cache_key_prefix(&key_prefix, 1, CACHE_KEY_PREFIX))
-            .connect()
-            .await
-            .expect("connect to redis")
-            .with_plain_values(true);
+        let store_url = django_url(&location, SECRET_ENV, &format!("&key_prefix={key_prefix}"));
         Engine {
-            sessions: Sessions::with_config(
-                store,
-                SessionConfig::new().with_only_codec(DjangoCodec::pickle()),
-            ),
+            sessions: open(&store_url, SessionConfig::new()).await,
+            url: store_url,
             django: json!({
                 "engine": "cache",
                 "cache": {"kind": "redis", "location": location, "key_prefix": key_prefix},
@@ -453,8 +448,6 @@ mod cache_redis {
 
 mod cache_memcached {
     use super::*;
-    use sessionkit_django::session::{cache_key_prefix, CACHE_KEY_PREFIX};
-    use sessionkit_memcached::{MemcachedConfig, MemcachedStore};
 
     /// Django's `cache` engine on `PyMemcacheCache`; sessionkit's memcached store with Django's
     /// key, pickled values and pymemcache's pickle flag, on the same server.
@@ -462,18 +455,11 @@ mod cache_memcached {
         let server = server(Service::Memcached { nodes: 1 }).await;
         let location = url(&server);
         let key_prefix = unique_name("dj");
-        let config = MemcachedConfig::new([location.as_str()])
-            .with_prefix(cache_key_prefix(&key_prefix, 1, CACHE_KEY_PREFIX))
-            .with_client_flags(1);
-        let store = MemcachedStore::connect(config)
-            .await
-            .expect("connect to memcached");
+        let store_url = django_url(&location, SECRET_ENV, &format!("&key_prefix={key_prefix}"));
         let host_port = location.trim_start_matches("memcached://").to_owned();
         Engine {
-            sessions: Sessions::with_config(
-                store,
-                SessionConfig::new().with_only_codec(DjangoCodec::pickle()),
-            ),
+            sessions: open(&store_url, SessionConfig::new()).await,
+            url: store_url,
             django: json!({
                 "engine": "cache",
                 "cache": {"kind": "memcached", "location": host_port, "key_prefix": key_prefix},
@@ -497,30 +483,25 @@ mod signed_cookies {
 
     /// Django's `signed_cookies` engine and sessionkit's, with the same `SECRET_KEY` and
     /// `SESSION_COOKIE_AGE`: the cookie value is the session.
-    fn engine() -> Engine {
+    async fn engine() -> Engine {
+        let store_url = django_url("cookie://", SECRET_ENV, "");
         Engine {
-            sessions: Sessions::with_config(
-                store(),
-                SessionConfig::new()
-                    .with_cookie_age(AGE)
-                    .with_only_codec(DjangoCodec::json()),
-            ),
+            sessions: open(&store_url, SessionConfig::new().with_cookie_age(AGE)).await,
+            url: store_url,
             django: json!({"engine": "signed_cookies", "cookie_age": AGE.as_secs()}),
             _keep: None,
         }
     }
 
     behaviours!(
-        engine();
+        engine().await;
         django_writes_sessionkit_changes_django_reads,
         sessionkit_logs_in_django_sees_the_user,
     );
 
-    /// Past `SESSION_COOKIE_AGE` since it was signed, or with one character changed, or signed
-    /// with another key, a cookie is no session on either side.
     #[tokio::test]
     async fn expired_tampered_or_foreign_cookies_are_none_on_both_sides() {
-        let e = engine();
+        let e = engine().await;
         let json = sessionkit_django::session::session_json(&data_of(&payload()), Expiry::Default);
         let age = AGE.as_secs() as i64;
         let old = store().sign_at(json.as_bytes(), UnixTime::now().add_secs(-age - 5));

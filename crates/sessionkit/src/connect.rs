@@ -237,6 +237,7 @@ fn driver(url: &str) -> Result<&'static Driver> {
 /// | `mysql://...` (alias `mariadb://`) | MySQL or MariaDB, same parameters | `db-mysql` |
 /// | `sqlite://PATH[?mode=ro\|rw\|rwc&...]` | an SQLite file, same parameters | `db-sqlite` |
 /// | `cached-db://?cache=CACHE_URL&db=DB_URL[&cache_ttl=..&...]` | a cache (any URL above but cookie) in front of a database; write `&` inside the nested URLs as `%26` | `cached-db` and a `db-*` feature |
+/// | any redis, memcached (one server), database or `cached-db://` URL, or `cookie://`, with `format=django[&key_prefix=..&version=..&secret_key_env=VAR&secret_key_fallbacks_env=VAR]` | the sessions of a running Django on the same servers, in Django's own format (its `cache`, `db`, `cached_db` or `signed_cookies` engine; `SECRET_KEY` from `DJANGO_SECRET_KEY` unless `secret_key_env` names another variable); see `docs/django.md` | `django` and the back end's |
 ///
 /// An unknown scheme or parameter, a back end whose feature is off, a value out of range or
 /// credentials the server refuses is a [`Config`](crate::ErrorKind::Config) error that says
@@ -249,8 +250,25 @@ pub async fn connect(url: &str) -> Result<Sessions> {
 
 /// Opens the back end named by `url` (see [`connect`]) with `config`.
 pub async fn connect_with(url: &str, config: SessionConfig) -> Result<Sessions> {
+    #[cfg(feature = "django")]
+    if let Some(django) = crate::django_url::DjangoUrl::split(url)? {
+        let (store, config) = django.open(config).await?;
+        return Ok(Sessions::from_arc(store, config));
+    }
     let store = open_store(url, &config).await?;
     Ok(Sessions::from_arc(store, config))
+}
+
+/// Refuses a `format=` URL where it cannot be honoured: without the `django` feature, or
+/// where only a store (no codec) is returned.
+fn refuse_format(url: &str, why: &str) -> Result<()> {
+    let asks = url
+        .split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|p| p.starts_with("format=")));
+    if asks {
+        return Err(Error::config("sessionkit", why.to_owned()));
+    }
+    Ok(())
 }
 
 /// Opens the back end named by the environment variable `SESSIONKIT_URL` ([`URL_ENV`]), as
@@ -277,6 +295,15 @@ pub fn url_from_env() -> Result<String> {
 /// composing stores yourself. `config` supplies what a store needs from the session settings
 /// (the cookie store's maximum age).
 pub async fn open_store(url: &str, config: &SessionConfig) -> Result<Arc<dyn SessionStore>> {
+    refuse_format(
+        url,
+        if cfg!(feature = "django") {
+            "a format=django URL opens a store and its codec together: use connect or \
+             connect_with (open_store would hand out the store without Django's codec)"
+        } else {
+            "format=django needs the `django` feature of sessionkit"
+        },
+    )?;
     let d = driver(url)?;
     let open = d.open.expect("driver() returns enabled drivers only");
     open(url.to_owned(), config.clone()).await
@@ -287,6 +314,10 @@ pub async fn open_store(url: &str, config: &SessionConfig) -> Result<Arc<dyn Ses
 /// run at every start. For back ends without a schema it checks the URL as [`connect`] would
 /// and returns [`Migration::NotNeeded`].
 pub async fn migrate(url: &str) -> Result<Migration> {
+    #[cfg(feature = "django")]
+    if let Some(django) = crate::django_url::DjangoUrl::split(url)? {
+        return django.migrate().await;
+    }
     let d = driver(url)?;
     match d.migrate {
         Some(migrate) => migrate(url.to_owned()).await,

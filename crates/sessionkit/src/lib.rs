@@ -157,6 +157,18 @@ pub mod actix {
     pub use sessionkit_actix::*;
 }
 
+/// Sharing a running Django's sessions (`?format=django` URLs, and the pieces to build such
+/// stores yourself): [`DjangoSettings`](django::DjangoSettings), [`DjangoCodec`](django::DjangoCodec),
+/// [`SignedCookieStore`](django::SignedCookieStore), [`DjangoCopies`](django::DjangoCopies).
+#[cfg(feature = "django")]
+#[cfg_attr(docsrs, doc(cfg(feature = "django")))]
+pub mod django {
+    pub use crate::django_url::DJANGO_URL_PARAMETERS;
+    pub use sessionkit_django::*;
+}
+#[cfg(feature = "django")]
+mod django_url;
+
 mod connect;
 pub use connect::{
     backend_name, connect, connect_from_env, connect_with, migrate, open_store, url_from_env,
