@@ -391,6 +391,14 @@ pub(crate) const CELLS: &[Cell] = &[
         ..CELL
     },
     Cell {
+        // The end-to-end demo: Django logs in, a Rust service reads the login from the cookie.
+        name: "django-demo",
+        package: "sessionkit-examples",
+        programs: &["python3-venv"],
+        run: Run::Example("django_bridge"),
+        ..CELL
+    },
+    Cell {
         name: "django-cached-db",
         package: "sessionkit-django",
         services: &[Service::Redis],
