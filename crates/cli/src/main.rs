@@ -8,11 +8,13 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
-use sessionkit::{Error, ErrorKind, Housekeeping, Migration, SessionConfig, StoreStats};
+
+use sessionkit::{Error, ErrorKind, Housekeeping, Migration, SessionStore, StoreStats};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -138,6 +140,7 @@ async fn migrate(url: &str) -> Result<Report, Failed> {
         Migration::Created { version } => ("created", None, Some(version)),
         Migration::Upgraded { from, to } => ("upgraded", Some(from), Some(to)),
         Migration::Current { version } => ("current", Some(version), Some(version)),
+        Migration::Foreign => ("foreign", None, None),
         _ => ("done", None, None),
     };
     Ok(Report {
@@ -146,10 +149,15 @@ async fn migrate(url: &str) -> Result<Report, Failed> {
     })
 }
 
+/// The store of `url`, opened as the application opens it (`connect`: a `format=django` URL
+/// gets its Django layout too).
+async fn open(url: &str) -> Result<Arc<dyn SessionStore>, Failed> {
+    let sessions = sessionkit::connect(url).await.map_err(|e| ("connect", e))?;
+    Ok(sessions.store().inner().clone())
+}
+
 async fn clear_expired(url: &str, batch: u64, json: bool) -> Result<Report, Failed> {
-    let store = sessionkit::open_store(url, &SessionConfig::default())
-        .await
-        .map_err(|e| ("connect", e))?;
+    let store = open(url).await?;
     let backend = sessionkit::backend_name(url).map_err(|e| ("connect", e))?;
     let housekeeping = store.housekeeping();
     if !housekeeping.needs_clearing() {
@@ -278,9 +286,7 @@ async fn check(url: &str) -> Result<Report, Failed> {
 }
 
 async fn stats(url: &str) -> Result<Report, Failed> {
-    let store = sessionkit::open_store(url, &SessionConfig::default())
-        .await
-        .map_err(|e| ("connect", e))?;
+    let store = open(url).await?;
     let backend = sessionkit::backend_name(url).map_err(|e| ("connect", e))?;
     if store.housekeeping() == Housekeeping::InProcess {
         let note = "not applicable: sessions live in the application's own memory, which \

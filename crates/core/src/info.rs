@@ -109,6 +109,9 @@ pub enum Migration {
         /// The schema version.
         version: i64,
     },
+    /// The table belongs to another program, which made it and migrates it (Django's
+    /// `django_session`, made by Django's own `migrate`): it is there, and was left as it is.
+    Foreign,
 }
 
 impl fmt::Display for Migration {
@@ -125,6 +128,10 @@ impl fmt::Display for Migration {
                     "already current: the session table is at version {version}"
                 )
             }
+            Self::Foreign => f.write_str(
+                "the session table is there; it belongs to another program (Django's own \
+                 migrate makes and changes it), so it was left as it is",
+            ),
         }
     }
 }

@@ -325,6 +325,10 @@ impl DbStore {
     /// runs on a connection of its own (closed afterwards) whose statement timeout is at least
     /// 60 s.
     ///
+    /// With [`Schema::Django`] it creates and changes nothing: it checks that Django's own
+    /// `migrate` made the table ([`Migration::Foreign`]), else a [`Error::is_config`] error
+    /// saying to run it.
+    ///
     /// Errors: the database user may not create tables → [`Error::is_config`]; the database is
     /// unreachable → [`Error::is_unavailable`]; another process held the migration lock for
     /// over 60 s → [`Error::is_timeout`].
@@ -363,7 +367,7 @@ impl DbStore {
             })
             .await?;
         if exists {
-            Ok(Migration::NotNeeded)
+            Ok(Migration::Foreign)
         } else {
             Err(Error::config(
                 error::name(self.inner.backend),

@@ -270,7 +270,7 @@ mod db {
         // What an operator runs at deploy time: with format=django it checks Django's table.
         assert_eq!(
             sessionkit::migrate(&store_url).await.unwrap(),
-            sessionkit::Migration::NotNeeded
+            sessionkit::Migration::Foreign
         );
         Engine {
             sessions: open(&store_url, SessionConfig::new()).await,

@@ -176,7 +176,7 @@ pub use connect::{
 };
 
 /// The Rust in the repository's README, docs/ and the crate READMEs that no crate compiles
-/// itself (locmem's and cookie's compile theirs), run as doctests with every back end compiled
+/// itself (locmem's, cookie's and django's compile theirs), run as doctests with every back end compiled
 /// in (the `facade-full` matrix cell), so the documentation cannot drift from the code. The
 /// snippets that name servers are `no_run`: they must compile, not connect.
 #[cfg(all(doctest, feature = "full"))]
@@ -201,4 +201,5 @@ mod doc_snippets {
     doc_file!(DbGuide, "../../../docs/db.md");
     doc_file!(CachedDbGuide, "../../../docs/cached-db.md");
     doc_file!(HttpGuide, "../../../docs/http.md");
+    doc_file!(DjangoGuide, "../../../docs/django.md");
 }
