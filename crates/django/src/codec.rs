@@ -117,6 +117,8 @@ impl Codec for DjangoCodec {
                     .map_err(|why| refused(&format!("session_data refused: {why:?}")))?
             }
             Carrier::Pickle => {
+                // Bounded first: the parser recurses and copies memo references.
+                crate::pickle::check(&bytes).map_err(refused)?;
                 let value = serde_pickle::value_from_slice(&bytes, DeOptions::new())
                     .map_err(|e| Error::new(ErrorKind::Decode, "django").with_source(e))?;
                 let Pickled::Dict(dict) = value else {
@@ -257,6 +259,16 @@ mod tests {
         assert_eq!(record.expiry, Expiry::Default);
     }
 
+    /// `n` lists, each inside the one before: a 400 KB value that would overflow the stack of
+    /// a recursive reader.
+    fn deeply_nested_lists(n: usize) -> Vec<u8> {
+        let mut b = b"\x80\x03".to_vec();
+        b.extend(std::iter::repeat_n(b']', n));
+        b.extend(std::iter::repeat_n(b'a', n - 1));
+        b.push(b'.');
+        b
+    }
+
     #[test]
     fn foreign_or_broken_bytes_are_decode_errors() {
         let signed = DjangoCodec::signed(SessionData::new(SECRET, []));
@@ -272,6 +284,7 @@ mod tests {
                 b"\x80\x05}\x94C\x01a\x94K\x01s.".to_vec(),
             ), // {b'a': 1}
             (DjangoCodec::pickle(), b"\x80\x05\x95".to_vec()),
+            (DjangoCodec::pickle(), deeply_nested_lists(200_000)),
             (DjangoCodec::pickle(), Vec::new()),
         ] {
             let err = codec.decode(bytes).unwrap_err();

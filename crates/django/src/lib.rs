@@ -36,6 +36,7 @@ mod codec;
 mod cookie;
 mod copies;
 pub mod json;
+mod pickle;
 pub mod session;
 mod settings;
 pub mod signing;
