@@ -259,16 +259,6 @@ mod tests {
         assert_eq!(record.expiry, Expiry::Default);
     }
 
-    /// `n` lists, each inside the one before: a 400 KB value that would overflow the stack of
-    /// a recursive reader.
-    fn deeply_nested_lists(n: usize) -> Vec<u8> {
-        let mut b = b"\x80\x03".to_vec();
-        b.extend(std::iter::repeat_n(b']', n));
-        b.extend(std::iter::repeat_n(b'a', n - 1));
-        b.push(b'.');
-        b
-    }
-
     #[test]
     fn foreign_or_broken_bytes_are_decode_errors() {
         let signed = DjangoCodec::signed(SessionData::new(SECRET, []));
@@ -284,7 +274,8 @@ mod tests {
                 b"\x80\x05}\x94C\x01a\x94K\x01s.".to_vec(),
             ), // {b'a': 1}
             (DjangoCodec::pickle(), b"\x80\x05\x95".to_vec()),
-            (DjangoCodec::pickle(), deeply_nested_lists(200_000)),
+            // 400 KB of nested lists: a recursive reader would overflow the stack.
+            (DjangoCodec::pickle(), crate::pickle::tests::nested(200_000)),
             (DjangoCodec::pickle(), Vec::new()),
         ] {
             let err = codec.decode(bytes).unwrap_err();

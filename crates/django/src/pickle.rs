@@ -219,11 +219,11 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), Refusal> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// `n` lists, each inside the one before.
-    fn nested(n: usize) -> Vec<u8> {
+    pub(crate) fn nested(n: usize) -> Vec<u8> {
         let mut b = b"\x80\x03".to_vec();
         b.extend(std::iter::repeat_n(b']', n));
         b.extend(std::iter::repeat_n(b'a', n - 1));
