@@ -4,6 +4,7 @@
 //! - `codec`: encode and decode of the 1.5 KB dashboard session in each of Django's formats —
 //!   pickled (the cache engines), signed (`session_data`), JSON (signed cookies) — next to
 //!   sessionkit's own bincode record. One thread, no I/O: wall time is CPU time.
+//! - `signing.dumps`: the signed format with and without its zlib step.
 //! - `redis cycle`: the request cycle (load, change one value, save) on a `format=django` redis
 //!   store, through `Sessions`/`Session` as an application uses it, next to redis-rs doing the
 //!   same round trips on the same bytes (`GET`, `PTTL`, `SET .. XX EX`: what Django's format
@@ -44,7 +45,12 @@ fn cpu() -> Duration {
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name and state.
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
@@ -65,9 +71,21 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 /// Prints the medians of `ours` and `theirs` (wall, CPU per op) and their ratio.
-fn report(what: &str, ours: &str, theirs: &str, a: &[(Duration, Duration)], b: &[(Duration, Duration)]) {
-    let (aw, ac) = (median(a.iter().map(|x| x.0).collect()), median(a.iter().map(|x| x.1).collect()));
-    let (bw, bc) = (median(b.iter().map(|x| x.0).collect()), median(b.iter().map(|x| x.1).collect()));
+fn report(
+    what: &str,
+    ours: &str,
+    theirs: &str,
+    a: &[(Duration, Duration)],
+    b: &[(Duration, Duration)],
+) {
+    let (aw, ac) = (
+        median(a.iter().map(|x| x.0).collect()),
+        median(a.iter().map(|x| x.1).collect()),
+    );
+    let (bw, bc) = (
+        median(b.iter().map(|x| x.0).collect()),
+        median(b.iter().map(|x| x.1).collect()),
+    );
     let ratio = |x: Duration, y: Duration| x.as_secs_f64() / y.as_secs_f64().max(1e-12);
     println!(
         "{what}: {ours} {:.2} µs (CPU {:.2} µs) | {theirs} {:.2} µs (CPU {:.2} µs) | ratio wall ×{:.2}, CPU ×{:.2}",
@@ -91,7 +109,10 @@ fn codecs() {
     let format = sessionkit::django::session::SessionData::new(b"a bench secret key", []);
     let django = [
         ("pickle", Codecs::only(Arc::new(DjangoCodec::pickle()))),
-        ("signed", Codecs::only(Arc::new(DjangoCodec::signed(format)))),
+        (
+            "signed",
+            Codecs::only(Arc::new(DjangoCodec::signed(format))),
+        ),
         ("json", Codecs::only(Arc::new(DjangoCodec::json()))),
     ];
     let ours_bytes = bincode.encode(record).unwrap();
@@ -99,8 +120,12 @@ fn codecs() {
         let bytes = codec.encode(record).unwrap();
         let (mut enc_a, mut enc_b, mut dec_a, mut dec_b) = (vec![], vec![], vec![], vec![]);
         for _ in 0..ROUNDS {
-            enc_a.push(measure(CODEC_OPS, || drop(black_box(codec.encode(black_box(record))))));
-            enc_b.push(measure(CODEC_OPS, || drop(black_box(bincode.encode(black_box(record))))));
+            enc_a.push(measure(CODEC_OPS, || {
+                drop(black_box(codec.encode(black_box(record))))
+            }));
+            enc_b.push(measure(CODEC_OPS, || {
+                drop(black_box(bincode.encode(black_box(record))))
+            }));
             // A decode that reads every value (bincode decodes values lazily).
             dec_a.push(measure(CODEC_OPS, || {
                 let r = codec.decode(black_box(&bytes)).unwrap();
@@ -116,9 +141,42 @@ fn codecs() {
             bytes.len(),
             ours_bytes.len()
         );
-        report(&format!("codec {name} encode"), "django", "bincode", &enc_a, &enc_b);
-        report(&format!("codec {name} decode"), "django", "bincode", &dec_a, &dec_b);
+        report(
+            &format!("codec {name} encode"),
+            "django",
+            "bincode",
+            &enc_a,
+            &enc_b,
+        );
+        report(
+            &format!("codec {name} decode"),
+            "django",
+            "bincode",
+            &dec_a,
+            &dec_b,
+        );
     }
+    // Where the signed format's time goes: signing.dumps of the same JSON with and without
+    // zlib (Django compresses when that is shorter).
+    let json = sessionkit::django::session::session_json(&data, Expiry::Default);
+    let signer = sessionkit::django::signing::Signer::new("salt", b"a bench secret key", []);
+    let now = UnixTime::now();
+    let (mut zipped, mut plain) = (vec![], vec![]);
+    for _ in 0..ROUNDS {
+        zipped.push(measure(CODEC_OPS, || {
+            black_box(signer.dumps_at(black_box(json.as_bytes()), true, now));
+        }));
+        plain.push(measure(CODEC_OPS, || {
+            black_box(signer.dumps_at(black_box(json.as_bytes()), false, now));
+        }));
+    }
+    report(
+        "signing.dumps",
+        "compress=True",
+        "compress=False",
+        &zipped,
+        &plain,
+    );
 }
 
 fn redis_cycle() {
@@ -199,7 +257,13 @@ fn redis_cycle() {
             });
         }));
     }
-    report("redis cycle", "sessionkit format=django", "raw redis-rs", &ours, &raw);
+    report(
+        "redis cycle",
+        "sessionkit format=django",
+        "raw redis-rs",
+        &ours,
+        &raw,
+    );
 }
 
 fn main() {
