@@ -348,7 +348,9 @@ mod tests {
         let inputs = [
             format!(r#"{{"k":"{}"}}"#, "a".repeat(100)),
             "x".repeat(5_000),
-            (0..3_000u32).map(|i| char::from(b'a' + (i * 7 % 26) as u8)).collect(),
+            (0..3_000u32)
+                .map(|i| char::from(b'a' + (i * 7 % 26) as u8))
+                .collect(),
         ];
         for _ in 0..2 {
             for input in &inputs {
