@@ -5,7 +5,7 @@ use serde_json::{Map, Number, Value};
 use serde_pickle::{DeOptions, HashableValue, SerOptions, Value as Pickled};
 use sessionkit_core::{Codec, Error, ErrorKind, Record, RecordRef, Result, UnixTime};
 
-use crate::session::{from_session_json, session_json, SessionData};
+use crate::session::{from_session_json, session_entries, session_json, SessionData};
 
 /// How a Django engine carries the session dict.
 #[derive(Debug, Clone)]
@@ -82,10 +82,12 @@ impl Codec for DjangoCodec {
     }
 
     fn encode(&self, record: RecordRef<'_>, out: &mut Vec<u8>) -> Result<()> {
-        let json = session_json(record.data, record.expiry);
         match &self.carrier {
-            Carrier::Json => out.extend_from_slice(json.as_bytes()),
+            Carrier::Json => {
+                out.extend_from_slice(session_json(record.data, record.expiry).as_bytes());
+            }
             Carrier::Signed(format) => {
+                let json = session_json(record.data, record.expiry);
                 // The signature's time is not checked for `session_data` (the row's
                 // `expire_date` is), so the wall clock is as good as any.
                 let signed = format
@@ -94,11 +96,11 @@ impl Codec for DjangoCodec {
                 out.extend_from_slice(signed.as_bytes());
             }
             Carrier::Pickle => {
-                let Some(Value::Object(dict)) = crate::json::read(json.as_bytes()) else {
-                    return Err(Error::new(ErrorKind::Encode, "django")
-                        .with_detail("the session JSON did not read back as an object"));
-                };
-                serde_pickle::to_writer(out, &Value::Object(dict), SerOptions::new())
+                // The dict itself (not its JSON text read back).
+                let dict: Map<String, Value> = session_entries(record.data, record.expiry)
+                    .into_iter()
+                    .collect();
+                serde_pickle::to_writer(out, &dict, SerOptions::new())
                     .map_err(|e| Error::new(ErrorKind::Encode, "django").with_source(e))?;
             }
         }

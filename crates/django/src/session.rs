@@ -61,17 +61,20 @@ pub fn expiry_from_django(value: Option<&Value>) -> Expiry {
 
 /// The JSON Django's serializer writes for a session holding `data` and `expiry`.
 pub fn session_json(data: &Data, expiry: Expiry) -> String {
-    let expiry = expiry_to_django(expiry);
-    let key = EXPIRY_KEY.to_owned();
     let mut out = String::new();
-    let entries = data
-        .iter()
-        .filter(|(k, _)| *k != EXPIRY_KEY)
-        .map(|(k, v)| (k.to_owned(), v.clone()))
-        .chain(expiry.map(|v| (key.clone(), v)))
-        .collect::<Vec<_>>();
+    let entries = session_entries(data, expiry);
     json::write_object(entries.iter().map(|(k, v)| (k, v)), &mut out);
     out
+}
+
+/// The entries of the session dict Django keeps for `data` and `expiry`, in order: the values,
+/// then `_session_expiry` if the session has an expiry of its own.
+pub(crate) fn session_entries(data: &Data, expiry: Expiry) -> Vec<(String, Value)> {
+    data.iter()
+        .filter(|(k, _)| *k != EXPIRY_KEY)
+        .map(|(k, v)| (k.to_owned(), v.clone()))
+        .chain(expiry_to_django(expiry).map(|v| (EXPIRY_KEY.to_owned(), v)))
+        .collect()
 }
 
 /// The values and expiry of a session dict Django wrote, or `None` if it is not a JSON object.
