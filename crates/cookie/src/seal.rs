@@ -90,7 +90,7 @@ impl Reject {
 
 /// Everything needed to seal and open values: the derived keys and the checked settings.
 #[derive(Debug)]
-pub(crate) struct Sealer {
+pub(crate) struct Seal {
     keys: KeyRing,
     pub(crate) protection: Protection,
     pub(crate) compression: Compression,
@@ -102,7 +102,7 @@ pub(crate) struct Sealer {
     rng: SystemRandom,
 }
 
-impl Sealer {
+impl Seal {
     pub(crate) fn new(config: &CookieConfig) -> Result<Self> {
         config.validate()?;
         Ok(Self {

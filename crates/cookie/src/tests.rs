@@ -6,7 +6,7 @@ use base64::Engine as _;
 use ring::{aead, hkdf, hmac};
 use sessionkit_core::UnixTime;
 
-use crate::seal::{value_len, Reject, Sealer, FLAG_DEFLATE, MAC_LEN, NONCE_LEN, TRAILER_LEN};
+use crate::seal::{value_len, Reject, Seal, FLAG_DEFLATE, MAC_LEN, NONCE_LEN, TRAILER_LEN};
 use crate::{Compression, CookieConfig, Protection, DEFAULT_SALT};
 
 const SECRET: &[u8; 32] = b"sessionkit-test-vector-secret-01";
@@ -21,19 +21,19 @@ fn t(secs: i64) -> UnixTime {
     UnixTime::from_secs(secs)
 }
 
-fn sealer(config: CookieConfig) -> Sealer {
-    Sealer::new(&config).expect("valid config")
+fn sealer(config: CookieConfig) -> Seal {
+    Seal::new(&config).expect("valid config")
 }
 
-fn signed() -> Sealer {
+fn signed() -> Seal {
     sealer(CookieConfig::new(SECRET))
 }
 
-fn encrypted() -> Sealer {
+fn encrypted() -> Seal {
     sealer(CookieConfig::new(SECRET).with_protection(Protection::Encrypted))
 }
 
-fn both() -> [Sealer; 2] {
+fn both() -> [Seal; 2] {
     [signed(), encrypted()]
 }
 
@@ -395,7 +395,7 @@ fn decompression_is_bounded_and_exact() {
 
 #[test]
 fn compression_is_chosen_per_value() {
-    let is_compressed = |s: &Sealer, value: &str| {
+    let is_compressed = |s: &Seal, value: &str| {
         let blob = B64.decode(&value[3..]).unwrap();
         let plain_end = match s.protection {
             Protection::Signed => blob.len() - MAC_LEN,

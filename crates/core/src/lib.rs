@@ -7,7 +7,8 @@
 //! - [`Session`]: typed values, `accessed`/`modified` tracking, expiry, [`save`](Session::save),
 //!   [`flush`](Session::flush) (logout), [`cycle_key`](Session::cycle_key) (login).
 //! - [`Sessions`]: a store plus its [`SessionConfig`]; makes one `Session` per request.
-//! - [`SessionStore`]: the async trait each back end implements.
+//! - [`SessionStore`]: the async trait each server-side back end implements; [`Sealer`], what a
+//!   client-side one (the session in the cookie) implements instead.
 //! - [`SessionKey`]: 32 random characters of `[a-z0-9]`, and the check applied to what clients
 //!   present.
 //! - [`Codec`]: how records become bytes ([`BincodeCodec`] by default, [`JsonCodec`] readable).
@@ -38,6 +39,7 @@ mod finite;
 mod info;
 mod key;
 mod record;
+mod sealer;
 mod session;
 mod store;
 mod time;
@@ -53,6 +55,7 @@ pub use expiry::Expiry;
 pub use info::{Housekeeping, Migration, StoreStats};
 pub use key::{KeyFormat, SessionKey, KEY_ALPHABET, KEY_LEN};
 pub use record::{BincodeCodec, Codec, Codecs, JsonCodec, Record, RecordRef};
+pub use sealer::Sealer;
 pub use session::{ConflictPolicy, Session, SessionConfig, Sessions, DEFAULT_COOKIE_AGE};
 pub use store::{
     Capabilities, Expected, Loaded, Opened, SessionStore, Stored, Version, ENVELOPE_LEN,

@@ -3,10 +3,7 @@
 
 use std::time::Duration;
 
-use sessionkit_core::{
-    async_trait, Error, ErrorKind, Expected, Housekeeping, KeyFormat, Loaded, Result, SessionKey,
-    SessionStore, StoreStats, Stored, UnixTime,
-};
+use sessionkit_core::{Error, ErrorKind, Result, Sealer, UnixTime};
 
 use crate::session::SIGNED_COOKIES_SALT;
 use crate::signing::{Refused, Signer};
@@ -80,9 +77,22 @@ impl SignedCookieStore {
         let (json, signed_at) = self.signer.loads_at(value, Some(self.max_age), now)?;
         Ok((json, signed_at.add_secs(self.max_age)))
     }
+}
 
-    fn issue(&self, record: &[u8]) -> Result<Stored> {
-        let value = self.sign_at(record, UnixTime::now());
+impl Sealer for SignedCookieStore {
+    fn name(&self) -> &'static str {
+        "django-signed-cookies"
+    }
+
+    fn max_sealed_len(&self) -> usize {
+        MAX_COOKIE_VALUE
+    }
+
+    /// The session JSON signed at `now`; the client holds the state, so the last response
+    /// wins, as with Django. `expires_at` is not sealed: Django's cookie is valid for the cookie
+    /// age after it was signed, whatever the session's own expiry.
+    fn seal_record(&self, record: &[u8], _expires_at: UnixTime, now: UnixTime) -> Result<String> {
+        let value = self.sign_at(record, now);
         if value.len() > MAX_COOKIE_VALUE {
             return Err(
                 Error::new(ErrorKind::TooLarge, "django").with_detail(format!(
@@ -92,82 +102,22 @@ impl SignedCookieStore {
                 )),
             );
         }
-        let key = SessionKey::parse(&value, self.key_format()).ok_or_else(|| {
-            Error::new(ErrorKind::Encode, "django")
-                .with_detail("a signed value does not match the store's key format")
-        })?;
-        Ok(Stored::untracked(key))
-    }
-}
-
-#[async_trait]
-impl SessionStore for SignedCookieStore {
-    fn key_format(&self) -> KeyFormat {
-        KeyFormat::Token {
-            max_len: MAX_COOKIE_VALUE,
-        }
+        Ok(value)
     }
 
-    async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
-        match self.open_at(key.as_str(), UnixTime::now()) {
-            Ok((json, valid_until)) => Ok(Some(Loaded::untracked(json, valid_until))),
+    fn open_sealed(&self, value: &str, now: UnixTime) -> Option<(Vec<u8>, UnixTime)> {
+        match self.open_at(value, now) {
+            Ok(opened) => Some(opened),
             Err(reason) => {
                 tracing::debug!(
                     target: "sessionkit::django",
                     ?reason,
-                    len = key.as_str().len(),
+                    len = value.len(),
                     "Django session cookie refused; starting a new session"
                 );
-                Ok(None)
+                None
             }
         }
-    }
-
-    async fn create(&self, _key: &SessionKey, record: &[u8], _exp: UnixTime) -> Result<Stored> {
-        self.issue(record)
-    }
-
-    /// A newly signed value; the client holds the state, so the last response wins, as with
-    /// Django.
-    async fn update(
-        &self,
-        _key: &SessionKey,
-        record: &[u8],
-        _expires_at: UnixTime,
-        _expected: Expected,
-    ) -> Result<Stored> {
-        self.issue(record)
-    }
-
-    /// Nothing: the session layer re-signs client-side sessions to move their expiry.
-    async fn touch(&self, _key: &SessionKey, _expires_at: UnixTime) -> Result<()> {
-        Ok(())
-    }
-
-    /// Nothing: a signed cookie cannot be revoked before its age runs out (Django's
-    /// `signed_cookies` cannot either).
-    async fn delete(&self, _key: &SessionKey) -> Result<()> {
-        Ok(())
-    }
-
-    /// Always `false`, as Django's `signed_cookies`.
-    async fn exists(&self, _key: &SessionKey) -> Result<bool> {
-        Ok(false)
-    }
-
-    /// Always `0`: nothing is stored.
-    async fn clear_expired(&self) -> Result<u64> {
-        Ok(0)
-    }
-
-    fn housekeeping(&self) -> Housekeeping {
-        Housekeeping::ClientSide
-    }
-
-    async fn stats(&self) -> Result<StoreStats> {
-        let mut stats = StoreStats::new("django-signed-cookies");
-        stats.housekeeping = Some(Housekeeping::ClientSide);
-        Ok(stats)
     }
 }
 
