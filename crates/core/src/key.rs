@@ -1,5 +1,6 @@
 //! Session keys: generation and validation of what clients present.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use ring::rand::{SecureRandom, SystemRandom};
@@ -64,6 +65,58 @@ impl KeyFormat {
     }
 }
 
+/// How many bytes of OS randomness a thread fetches at once for [`SessionKey::generate`]
+/// (a key takes about 32.5).
+const ENTROPY_LEN: usize = 4096;
+
+thread_local! {
+    static ENTROPY: RefCell<Entropy> = const { RefCell::new(Entropy::EMPTY) };
+}
+
+/// A thread's unused bytes from the OS generator.
+struct Entropy {
+    bytes: [u8; ENTROPY_LEN],
+    /// The first unused byte (`ENTROPY_LEN`: none left).
+    next: usize,
+    /// The process the bytes were fetched in (0: never filled).
+    pid: u32,
+}
+
+impl Entropy {
+    const EMPTY: Entropy = Entropy {
+        bytes: [0; ENTROPY_LEN],
+        next: ENTROPY_LEN,
+        pid: 0,
+    };
+
+    /// Throws the bytes away if they were fetched in another process (this one is a fork).
+    fn refill_after_fork(&mut self) {
+        if self.pid != std::process::id() {
+            self.refill();
+        }
+    }
+
+    fn refill(&mut self) {
+        // The OS generator only fails if the kernel cannot supply randomness at all, in which
+        // case no secure key can be made and continuing would be worse than stopping.
+        SystemRandom::new()
+            .fill(&mut self.bytes)
+            .expect("the operating system's random number generator failed");
+        self.next = 0;
+        self.pid = std::process::id();
+    }
+
+    /// The next unused byte, never handed out twice.
+    fn next_byte(&mut self) -> u8 {
+        if self.next == ENTROPY_LEN {
+            self.refill();
+        }
+        let b = std::mem::take(&mut self.bytes[self.next]);
+        self.next += 1;
+        b
+    }
+}
+
 /// A session key: the value the client holds in its cookie, checked against the store's
 /// [`KeyFormat`].
 ///
@@ -77,23 +130,28 @@ pub struct SessionKey(Box<str>);
 impl SessionKey {
     /// A fresh random key: 32 characters of `[a-z0-9]` from the operating system's CSPRNG
     /// (`ring::rand::SystemRandom`), without modulo bias.
+    ///
+    /// The OS's bytes are fetched a few kilobytes at a time per thread and each is used once
+    /// (and zeroed once used), so a key costs one system call per ~120 keys rather than one
+    /// each. A forked child never reuses its parent's bytes: the buffer remembers the process
+    /// that filled it and is refilled in any other.
     pub fn generate() -> Self {
-        let rng = SystemRandom::new();
-        let mut key = String::with_capacity(KEY_LEN);
-        let mut buf = [0u8; 48];
-        while key.len() < KEY_LEN {
-            // The OS generator only fails if the kernel cannot supply randomness at all, in which
-            // case no secure key can be made and continuing would be worse than stopping.
-            rng.fill(&mut buf)
-                .expect("the operating system's random number generator failed");
-            for &b in &buf {
+        let mut key = [0u8; KEY_LEN];
+        ENTROPY.with(|entropy| {
+            let mut entropy = entropy.borrow_mut();
+            entropy.refill_after_fork();
+            let mut filled = 0;
+            while filled < KEY_LEN {
+                let b = entropy.next_byte();
                 // 252 = 7 * 36: bytes at or above it would bias the first characters.
-                if b < 252 && key.len() < KEY_LEN {
-                    key.push(char::from(KEY_ALPHABET[usize::from(b % 36)]));
+                if b < 252 {
+                    key[filled] = KEY_ALPHABET[usize::from(b % 36)];
+                    filled += 1;
                 }
             }
-        }
-        SessionKey(key.into_boxed_str())
+        });
+        let key = std::str::from_utf8(&key).expect("KEY_ALPHABET is ASCII");
+        SessionKey(key.into())
     }
 
     /// Checks a value presented by a client. `None` means "no session": the value is too short,
@@ -134,6 +192,31 @@ mod tests {
         for k in &keys {
             assert!(KeyFormat::Random.accepts(k.as_str()), "{}", k.as_str());
         }
+    }
+
+    #[test]
+    fn each_random_byte_is_used_once_and_then_zeroed() {
+        let _ = SessionKey::generate();
+        ENTROPY.with(|e| {
+            let e = e.borrow();
+            assert!(e.next >= KEY_LEN && e.next < ENTROPY_LEN);
+            assert!(e.bytes[..e.next].iter().all(|&b| b == 0));
+            assert_eq!(e.pid, std::process::id());
+        });
+        // A buffer filled in another process (as a fork inherits it) is not used.
+        ENTROPY.with(|e| {
+            let mut e = e.borrow_mut();
+            e.pid = e.pid.wrapping_add(1);
+            e.bytes = [7; ENTROPY_LEN];
+            e.next = 0;
+        });
+        let key = SessionKey::generate();
+        assert_ne!(
+            key.as_str(),
+            "h".repeat(KEY_LEN),
+            "the parent's bytes were reused"
+        );
+        ENTROPY.with(|e| assert_eq!(e.borrow().pid, std::process::id()));
     }
 
     #[test]
