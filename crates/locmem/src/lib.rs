@@ -38,6 +38,12 @@
 //! [`clear_expired`](sessionkit_core::SessionStore::clear_expired) removes the rest one shard
 //! at a time, 1024 records per lock. Calling `clear_expired` is optional.
 //!
+//! A save that moves a session's expiry later (the usual sliding expiry) does no index work:
+//! the session's node stays where it was, a lower bound of its expiry, and is moved only when
+//! it reaches the front of the index (at most as many moves per write as removals, 8). So the
+//! cost of a save does not grow with the number of sessions held (`docs/benchmarks.md`,
+//! "scale").
+//!
 //! # Eviction
 //!
 //! The store is bounded by [`LocMemConfig::with_max_entries`] (default 1,000,000 sessions) and

@@ -48,6 +48,10 @@ fn is_live(expires_at: UnixTime, now: UnixTime) -> bool {
 struct Entry {
     key: Key,
     expires_at: UnixTime,
+    /// Where the entry's node in the expiry index is: never later than `expires_at`. A write
+    /// that moves the expiry later leaves the node where it is (no index work on the common
+    /// path); the node is moved when it reaches the front of the index.
+    indexed_at: UnixTime,
     /// Drawn from the shard's counter on every write: never reused, even after a delete.
     version: Version,
     /// The record; its capacity (not its length) is what is charged.
@@ -101,8 +105,9 @@ pub(crate) struct Written {
 #[derive(Debug)]
 pub(crate) struct Shard {
     table: HashTable<Entry>,
-    /// Every entry of `table` as `(expires_at, key)`: expired entries sort first, then the live
-    /// ones by how soon they expire.
+    /// Every entry of `table` once, as `(indexed_at, key)`: a lower bound of its expiry, so the
+    /// front of the index, once [`soonest`](Self::soonest) has made it exact, is the entry
+    /// expiring first.
     index: BTreeSet<(UnixTime, Key)>,
     /// Sum of `cost(capacity)` over the entries.
     bytes: usize,
@@ -146,36 +151,75 @@ impl Shard {
     fn remove(&mut self, hash: u64, key: &Key) -> Option<Vec<u8>> {
         let entry = self.table.find_entry(hash, |e| e.key == *key).ok()?;
         let (entry, _) = entry.remove();
-        self.index.remove(&(entry.expires_at, entry.key));
+        self.index.remove(&(entry.indexed_at, entry.key));
         self.bytes -= cost(entry.data.capacity());
         Some(entry.data)
     }
 
-    /// Removes the entry at the front of the expiry index (the one expiring soonest); returns
-    /// its expiry.
-    fn pop_soonest(&mut self) -> Option<UnixTime> {
-        let (expires_at, key) = self.index.pop_first()?;
+    /// The expiry of the entry expiring soonest, if it is at or before `horizon`: `None` if
+    /// the shard is empty, nothing expires by `horizon`, or `budget` index nodes had to be
+    /// moved first. Nodes at or before `horizon` whose entry's expiry went later are moved to
+    /// that expiry on the way (each move spends one of `budget`, which bounds the work under
+    /// one lock); on `Some`, the front node is exact.
+    fn soonest(&mut self, horizon: UnixTime, budget: &mut usize) -> Option<UnixTime> {
+        loop {
+            let &(indexed_at, key) = self.index.first()?;
+            if indexed_at > horizon {
+                return None;
+            }
+            let hash = self.hash(&key);
+            let Some(entry) = self.table.find_mut(hash, |e| e.key == key) else {
+                // Cannot happen (every node has its entry); dropping the node keeps it so.
+                self.index.pop_first();
+                continue;
+            };
+            if entry.expires_at == indexed_at {
+                return Some(indexed_at);
+            }
+            if *budget == 0 {
+                return None;
+            }
+            *budget -= 1;
+            self.index.pop_first();
+            entry.indexed_at = entry.expires_at;
+            self.index.insert((entry.expires_at, key));
+        }
+    }
+
+    /// Removes the entry of the front node (exact after [`soonest`](Self::soonest)).
+    fn pop_front(&mut self) {
+        let Some((_, key)) = self.index.pop_first() else {
+            return;
+        };
         let hash = self.hash(&key);
         if let Ok(entry) = self.table.find_entry(hash, |e| e.key == key) {
             let (entry, _) = entry.remove();
             self.bytes -= cost(entry.data.capacity());
         }
-        Some(expires_at)
     }
 
-    /// Removes up to `limit` expired entries, soonest-expired first; returns how many.
+    /// Removes up to `limit` expired entries, soonest-expired first; returns how many. Moves at
+    /// most `limit` index nodes on the way.
     pub(crate) fn purge_expired(&mut self, now: UnixTime, limit: usize) -> usize {
         let mut purged = 0;
-        while purged < limit {
-            match self.index.first() {
-                Some(&(expires_at, _)) if !is_live(expires_at, now) => {
-                    self.pop_soonest();
-                    purged += 1;
-                }
-                _ => break,
-            }
+        let mut moves = limit;
+        // Expired means expiring at or before `now` (see `is_live`).
+        while purged < limit && self.soonest(now, &mut moves).is_some() {
+            self.pop_front();
+            purged += 1;
         }
         purged
+    }
+
+    /// Records that `entry`'s expiry is now `expires_at`: its index node moves only if the
+    /// new expiry is earlier than where the node is.
+    fn reindex(index: &mut BTreeSet<(UnixTime, Key)>, entry: &mut Entry, expires_at: UnixTime) {
+        entry.expires_at = expires_at;
+        if expires_at < entry.indexed_at {
+            index.remove(&(entry.indexed_at, entry.key));
+            index.insert((expires_at, entry.key));
+            entry.indexed_at = expires_at;
+        }
     }
 
     /// Gives memory back after the table has shrunk to a quarter of its capacity.
@@ -195,10 +239,14 @@ impl Shard {
         while self.table.len() >= limits.max_entries
             || self.bytes.saturating_add(needed) > limits.max_bytes
         {
-            match self.pop_soonest() {
-                Some(expires_at) if is_live(expires_at, now) => evicted += 1,
-                Some(_) => {}
-                None => break,
+            let mut unbounded = usize::MAX;
+            let Some(expires_at) = self.soonest(UnixTime::from_secs(i64::MAX), &mut unbounded)
+            else {
+                break;
+            };
+            self.pop_front();
+            if is_live(expires_at, now) {
+                evicted += 1;
             }
         }
         evicted
@@ -276,6 +324,7 @@ impl Shard {
             Entry {
                 key,
                 expires_at,
+                indexed_at: expires_at,
                 version,
                 data,
             },
@@ -308,7 +357,7 @@ impl Shard {
         let old_expiry = entry.get().expires_at;
         if !is_live(old_expiry, now) {
             let (gone, _) = entry.remove();
-            self.index.remove(&(gone.expires_at, gone.key));
+            self.index.remove(&(gone.indexed_at, gone.key));
             self.bytes -= cost(gone.data.capacity());
             return Err(Refused::Vanished);
         }
@@ -323,7 +372,7 @@ impl Shard {
         if is_live(expires_at, now) && fits {
             // The common case: rewrite in place.
             let slot = entry.get_mut();
-            slot.expires_at = expires_at;
+            Self::reindex(&mut self.index, slot, expires_at);
             slot.version = version;
             let old = if reuse {
                 slot.data.clear();
@@ -332,10 +381,6 @@ impl Shard {
             } else {
                 Some(std::mem::replace(&mut slot.data, record.to_vec()))
             };
-            if old_expiry != expires_at {
-                self.index.remove(&(old_expiry, *key));
-                self.index.insert((expires_at, *key));
-            }
             self.bytes = self.bytes - old_cost + new_cost;
             self.versions = version;
             return Ok(Written {
@@ -347,7 +392,7 @@ impl Shard {
         // Expired on arrival, or growing past the budget: take the entry out (so it cannot
         // be evicted for its own sake), make room, put the new record in.
         let (gone, _) = entry.remove();
-        self.index.remove(&(gone.expires_at, gone.key));
+        self.index.remove(&(gone.indexed_at, gone.key));
         self.bytes -= old_cost;
         let mut written = Written {
             old: Some(gone.data),
@@ -375,11 +420,7 @@ impl Shard {
         };
         let old_expiry = entry.expires_at;
         if is_live(old_expiry, now) && is_live(expires_at, now) {
-            if old_expiry != expires_at {
-                entry.expires_at = expires_at;
-                self.index.remove(&(old_expiry, *key));
-                self.index.insert((expires_at, *key));
-            }
+            Self::reindex(&mut self.index, entry, expires_at);
             return Ok(Written::default());
         }
         let old = self.remove(hash, key);
@@ -444,7 +485,8 @@ mod tests {
             let bytes: usize = s.table.iter().map(|e| cost(e.data.capacity())).sum();
             assert_eq!(s.bytes, bytes);
             for e in s.table.iter() {
-                assert!(s.index.contains(&(e.expires_at, e.key)));
+                assert!(e.indexed_at <= e.expires_at);
+                assert!(s.index.contains(&(e.indexed_at, e.key)));
             }
         }
     }
@@ -689,6 +731,60 @@ mod tests {
             assert!(f.shard.delete(h, &key(i)).is_none());
         }
         assert_eq!((f.shard.len(), f.shard.bytes()), (0, 0));
+        f.check();
+    }
+
+    #[test]
+    fn expiry_moved_later_costs_no_index_work_and_order_holds() {
+        let mut f = Fixture::new(2, 1 << 20);
+        f.create(1, 10, T0.add_secs(10), T0);
+        f.create(2, 10, T0.add_secs(20), T0);
+        let h1 = f.h(1);
+        let later = Replacement::any(b"again", T0.add_secs(30));
+        f.shard.update(h1, &key(1), later, T0, f.limits).unwrap();
+        f.shard.touch(h1, &key(1), T0.add_secs(40), T0).unwrap();
+        // The node stays where it was: no index work on the common path.
+        assert!(f.shard.index.contains(&(T0.add_secs(10), key(1))));
+        f.check();
+        // Past the node's time, 1 is still live and is not purged; its node moves.
+        assert_eq!(f.shard.purge_expired(T0.add_secs(15), 8), 0);
+        assert!(f.has(1, T0.add_secs(15)));
+        assert!(f.shard.index.contains(&(T0.add_secs(40), key(1))));
+        f.check();
+        // Full: the soonest-expiring entry by its real expiry (2, at 20) goes, not 1.
+        let w = f.create(3, 10, T0.add_secs(50), T0.add_secs(15));
+        assert_eq!(w.evicted, 1);
+        assert!(f.has(1, T0.add_secs(15)) && !f.has(2, T0.add_secs(15)));
+        // Moving an expiry earlier moves the node at once.
+        f.shard
+            .touch(h1, &key(1), T0.add_secs(16), T0.add_secs(15))
+            .unwrap();
+        assert!(f.shard.index.contains(&(T0.add_secs(16), key(1))));
+        assert_eq!(f.shard.purge_expired(T0.add_secs(16), 8), 1);
+        f.check();
+    }
+
+    #[test]
+    fn a_purge_moves_a_bounded_number_of_index_nodes() {
+        let mut f = Fixture::new(1000, 1 << 20);
+        for i in 0..100 {
+            f.create(i, 10, T0.add_secs(10), T0);
+            let h = f.h(i);
+            f.shard.touch(h, &key(i), T0.add_secs(100), T0).unwrap();
+        }
+        f.create(100, 10, T0.add_secs(11), T0);
+        // 100 stale nodes before the one expired entry: each purge moves at most 8.
+        let mut rounds = 0;
+        while f.shard.len() == 101 {
+            assert!(f.shard.purge_expired(T0.add_secs(20), 8) <= 1);
+            rounds += 1;
+            assert!(rounds <= 13, "the purge is not bounded");
+        }
+        assert!(
+            rounds >= 12,
+            "the purge did more than its budget: {rounds} rounds"
+        );
+        assert!(!f.has(100, T0.add_secs(20)) && f.has(0, T0.add_secs(20)));
         f.check();
     }
 
