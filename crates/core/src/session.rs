@@ -413,6 +413,15 @@ impl Session {
         self.accessed.store(true, Ordering::Relaxed);
     }
 
+    /// Notes that this request set or removed `key`, for a merge on a conflict. A session not
+    /// stored yet has nothing to merge with (its first save creates the record and starts the
+    /// list afresh), so it keeps no list and a new session's inserts allocate nothing for it.
+    fn record_change(&mut self, key: &str) {
+        if self.key.is_some() {
+            self.changes.key(key);
+        }
+    }
+
     /// The key the client must hold (put it in the cookie), or `None` if the session is not
     /// stored. It changes on [`cycle_key`](Session::cycle_key) and [`flush`](Session::flush),
     /// and (for the cookie store, whose key is the signed record) on every save.
@@ -442,7 +451,7 @@ impl Session {
             .map_err(|e| Error::new(ErrorKind::Value, "core").with_source(e))?;
         self.touch_access();
         self.modified = true;
-        self.changes.key(key);
+        self.record_change(key);
         self.data.set(key, value);
         Ok(())
     }
@@ -451,7 +460,7 @@ impl Session {
     pub fn insert_value(&mut self, key: &str, value: Value) -> Option<Value> {
         self.touch_access();
         self.modified = true;
-        self.changes.key(key);
+        self.record_change(key);
         self.data.insert(key.to_owned(), value)
     }
 
@@ -462,7 +471,7 @@ impl Session {
         let old = self.data.remove(key);
         if old.is_some() {
             self.modified = true;
-            self.changes.key(key);
+            self.record_change(key);
         }
         old
     }
