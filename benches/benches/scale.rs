@@ -22,9 +22,13 @@ use std::time::{Duration, Instant};
 use sessionkit_benches::{LatencyStats, Payload, CHANGED_KEY};
 use sessionkit_core::{SessionConfig, SessionKey, SessionStore, Sessions, UnixTime};
 use sessionkit_locmem::{LocMemConfig, LocMemStore};
+use sessionkit_testkit::Service;
 
 /// Sessions held, unless `SESSIONKIT_SCALE_SIZES` says otherwise.
 const SIZES: [usize; 4] = [10_000, 100_000, 1_000_000, 5_000_000];
+/// Sessions held by the redis and PostgreSQL servers, unless `SESSIONKIT_SCALE_SERVER_SIZES`
+/// says otherwise (10M 1.5 KB sessions need ~16 GB of redis memory or of PostgreSQL table).
+const SERVER_SIZES: [usize; 2] = [10_000, 1_000_000];
 /// Concurrent tasks of every measured phase (on the bench's 2 workers).
 const TASKS: usize = 32;
 /// Seconds each phase runs, unless `SESSIONKIT_SCALE_SECS` says otherwise.
@@ -52,9 +56,16 @@ fn main() {
     for &n in &sizes {
         rows.extend(run_child(&format!("size={n}")));
     }
+    let server_sizes =
+        env_list("SESSIONKIT_SCALE_SERVER_SIZES").unwrap_or_else(|| SERVER_SIZES.to_vec());
+    for server in ["redis", "postgres"] {
+        for &n in &server_sizes {
+            rows.extend(run_child(&format!("{server}={n}")));
+        }
+    }
     rows.extend(run_child("bound"));
     rows.extend(run_child("keys"));
-    report(&rows, &sizes);
+    report(&rows, &sizes, &server_sizes);
 }
 
 /// One measured figure: `what` at `n` sessions.
@@ -114,6 +125,10 @@ fn child(what: &str) {
         .expect("tokio runtime");
     let rows = match what.split_once('=') {
         Some(("size", n)) => rt.block_on(at_size(n.parse().expect("a size"))),
+        Some(("redis", n)) => rt.block_on(on_server(Service::Redis, n.parse().expect("a size"))),
+        Some(("postgres", n)) => {
+            rt.block_on(on_server(Service::Postgres, n.parse().expect("a size")))
+        }
         _ if what == "bound" => rt.block_on(bound()),
         _ if what == "keys" => rt.block_on(keys()),
         _ => panic!("unknown scale measurement {what:?}"),
@@ -200,6 +215,85 @@ async fn at_size(n: usize) -> Vec<Row> {
         row("cycle", cycle.ops_per_sec, cycle.whole, per_session),
         row("raw-load", raw_load.ops_per_sec, raw_load.first, 0.0),
         row("raw-cycle", raw_cycle.ops_per_sec, raw_cycle.whole, 0.0),
+    ]
+}
+
+/// `n` sessions on a throwaway server of `service` (redis, or a PostgreSQL table), then loads
+/// and request cycles through `sessionkit::connect` as at [`at_size`]. Session `i`'s key is
+/// `i` in 32 decimal digits, so PostgreSQL's rows can be written by one `INSERT … SELECT`.
+async fn on_server(service: Service, n: usize) -> Vec<Row> {
+    let server = service
+        .from_env_or_start()
+        .expect("a server: install it or set its SESSIONKIT_*_URL");
+    let record = Payload::dashboard().record_bytes();
+    let keys: Arc<Vec<SessionKey>> = Arc::new(
+        (0..n)
+            .map(|i| {
+                SessionKey::parse(&format!("{i:032}"), sessionkit_core::KeyFormat::Random)
+                    .expect("digits are a valid key")
+            })
+            .collect(),
+    );
+    let expires_at = UnixTime::now().add_secs(3600);
+    let (name, url) = match service {
+        Service::Redis => {
+            let url = format!("{}?key_prefix=scale:", server.url());
+            let sessions = sessionkit::connect(&url).await.expect("connect to redis");
+            let chunks: Vec<_> = (0..TASKS)
+                .map(|part| {
+                    let (store, keys, record) =
+                        (sessions.store().clone(), keys.clone(), record.clone());
+                    tokio::spawn(async move {
+                        for key in keys.iter().skip(part).step_by(TASKS) {
+                            store.create(key, &record, expires_at).await.expect("fill");
+                        }
+                    })
+                })
+                .collect();
+            for c in chunks {
+                c.await.expect("filler");
+            }
+            ("redis", url)
+        }
+        _ => {
+            let table = format!("scale_{n}");
+            let url = format!("{}?table={table}", server.url());
+            sessionkit::migrate(&url).await.expect("create the table");
+            let hex: String = record.iter().map(|b| format!("{b:02x}")).collect();
+            let sql = format!(
+                "INSERT INTO {table} (session_key, session_data, expire_date, session_version) \
+                 SELECT lpad(g::text, 32, '0'), decode('{hex}', 'hex'), {}, 1 \
+                 FROM generate_series(0, {}) g; ANALYZE {table}",
+                expires_at.as_secs(),
+                n - 1
+            );
+            let db = server.url().to_owned();
+            tokio::task::spawn_blocking(move || {
+                use diesel::connection::SimpleConnection as _;
+                use diesel::Connection as _;
+                let mut conn = diesel::PgConnection::establish(&db).expect("connect to PostgreSQL");
+                conn.batch_execute(&sql).expect("fill the table");
+            })
+            .await
+            .expect("filler");
+            ("postgres", url)
+        }
+    };
+    let sessions = sessionkit::connect(&url).await.expect("connect");
+    let load = phase(&sessions, &keys, false).await;
+    let cycle = phase(&sessions, &keys, true).await;
+    let row = |what: &str, ops: f64, s: LatencyStats| Row {
+        what: format!("{name}-{what}"),
+        n,
+        ops_per_sec: ops,
+        p50_ns: s.p50_ns,
+        p99_ns: s.p99_ns,
+        extra: 0.0,
+    };
+    vec![
+        row("load", load.ops_per_sec, load.first),
+        row("cycle-save", cycle.ops_per_sec, cycle.second),
+        row("cycle", cycle.ops_per_sec, cycle.whole),
     ]
 }
 
@@ -442,7 +536,7 @@ fn rate(what: &str, tasks: usize, ops: usize, start: Instant) -> Row {
     }
 }
 
-fn report(rows: &[Row], sizes: &[usize]) {
+fn report(rows: &[Row], sizes: &[usize], server_sizes: &[usize]) {
     println!("\nlocmem with n live 1.5 KB sessions, {TASKS} tasks picking sessions at random");
     println!(
         "{:>9} | {:>10} | {:>19} | {:>11} | {:>19} | {:>19} | {:>13} | {:>11} | {:>11}",
@@ -479,6 +573,28 @@ fn report(rows: &[Row], sizes: &[usize]) {
             raw_load.ops_per_sec,
             raw_cycle.ops_per_sec
         );
+    }
+    println!("\nservers with n live 1.5 KB sessions, {TASKS} tasks picking sessions at random");
+    for server in ["redis", "postgres"] {
+        for &n in server_sizes {
+            let get = |w: &str| {
+                rows.iter()
+                    .find(|r| r.n == n && r.what == format!("{server}-{w}"))
+            };
+            let (Some(load), Some(cycle), Some(save)) =
+                (get("load"), get("cycle"), get("cycle-save"))
+            else {
+                continue;
+            };
+            println!(
+                "{server:>8} {n:>9} | loads/s {:>8.0} | load {} | cycles/s {:>8.0} | cycle {} | save {}",
+                load.ops_per_sec,
+                pair(load),
+                cycle.ops_per_sec,
+                pair(cycle),
+                pair(save)
+            );
+        }
     }
     for r in rows.iter().filter(|r| r.what.starts_with("bound")) {
         println!(
