@@ -7,8 +7,8 @@
 //! - `signing.dumps`: the signed format with and without its zlib step.
 //! - `redis cycle`: the request cycle (load, change one value, save) on a `format=django` redis
 //!   store, through `Sessions`/`Session` as an application uses it, next to redis-rs doing the
-//!   same round trips on the same bytes (`GET`, `PTTL`, `SET .. XX EX`: what Django's format
-//!   makes a load and a save cost, without decoding or encoding anything). One task, one
+//!   same round trips on the same bytes (`GET` and `PTTL` pipelined, then `SET .. XX EX`: what
+//!   Django's format makes a load and a save cost, without decoding or encoding anything). One task, one
 //!   multiplexed connection each; the server is `SESSIONKIT_REDIS_URL` or a throwaway one.
 //!
 //! ```text
@@ -242,8 +242,12 @@ fn redis_cycle() {
             let key = &raw_keys[j % SESSIONS];
             j += 1;
             rt.block_on(async {
-                let value: Vec<u8> = conn.get(key).await.unwrap();
-                let ttl: i64 = conn.pttl(key).await.unwrap();
+                let (value, ttl): (Vec<u8>, i64) = redis::pipe()
+                    .get(key)
+                    .pttl(key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
                 black_box(ttl);
                 let _: Option<String> = redis::cmd("SET")
                     .arg(key)

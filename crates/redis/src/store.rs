@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
-use redis::{Cmd, FromRedisValue, RedisResult, RedisWrite, ToRedisArgs, Value};
+use redis::{Cmd, FromRedisValue, Pipeline, RedisResult, RedisWrite, ToRedisArgs, Value};
 use sessionkit_core::{
     async_trait, Capabilities, Error, Expected, Housekeeping, KeyFormat, Loaded, Opened, Result,
     SessionKey, SessionStore, StoreStats, Stored, UnixTime, Version, ENVELOPE_LEN,
@@ -63,15 +63,40 @@ pub(crate) enum Connection {
     Cluster(redis::cluster_async::ClusterConnection),
 }
 
+/// What the store sends in one round trip: one command, or several on the same key sent
+/// together (their replies come back as a tuple).
+#[derive(Clone, Copy)]
+pub(crate) enum Request<'a> {
+    /// One command.
+    One(&'a Cmd),
+    /// Commands sent back to back, read back together.
+    Pipelined(&'a Pipeline),
+}
+
+impl<'a> From<&'a Cmd> for Request<'a> {
+    fn from(cmd: &'a Cmd) -> Self {
+        Request::One(cmd)
+    }
+}
+
+impl<'a> From<&'a Pipeline> for Request<'a> {
+    fn from(pipeline: &'a Pipeline) -> Self {
+        Request::Pipelined(pipeline)
+    }
+}
+
 impl Connection {
-    /// Sends one command and reads its reply: one round trip. Both connection kinds are cheap
+    /// Sends a request and reads its reply: one round trip. Both connection kinds are cheap
     /// handles (an `Arc` or a channel sender) that pipeline the commands of concurrent callers
     /// on the same socket, so the clone costs a reference count, not a connection.
-    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> RedisResult<T> {
-        match self {
-            Connection::Single(c) => cmd.query_async(&mut c.clone()).await,
+    async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> RedisResult<T> {
+        match (self, request) {
+            (Connection::Single(c), Request::One(cmd)) => cmd.query_async(&mut c.clone()).await,
+            (Connection::Single(c), Request::Pipelined(p)) => p.query_async(&mut c.clone()).await,
             #[cfg(feature = "cluster")]
-            Connection::Cluster(c) => cmd.query_async(&mut c.clone()).await,
+            (Connection::Cluster(c), Request::One(cmd)) => cmd.query_async(&mut c.clone()).await,
+            #[cfg(feature = "cluster")]
+            (Connection::Cluster(c), Request::Pipelined(p)) => p.query_async(&mut c.clone()).await,
         }
     }
 
@@ -94,7 +119,7 @@ impl Connection {
 ///
 /// | operation | command | reply checked |
 /// |---|---|---|
-/// | `load` | `GET k` (and `PTTL k` for a value written before expiries were kept in it) | nil = no session |
+/// | `load` | `GET k` (and `PTTL k` for a value written before expiries were kept in it; with plain values, `GET k` and `PTTL k` pipelined in one round trip) | nil = no session |
 /// | `create` | `SET k v NX EX ttl` | nil = [collision](sessionkit_core::Error::is_collision) (never an overwrite) |
 /// | `update` | `SET k v XX EX ttl` | nil = [vanished](sessionkit_core::Error::is_vanished) (never a resurrection) |
 /// | `update` with a version | `EVALSHA` of a script: compare the version, `SET … EX` | 0 = vanished, -1 = conflict |
@@ -227,8 +252,8 @@ impl RedisStore {
     /// The same store keeping each value exactly as the codec wrote it, without the version
     /// envelope: for values another program reads and writes too (Django's cache engine, with
     /// `sessionkit-django`). The store then cannot compare and set (a save replaces whatever
-    /// is stored, as Django's does), and a load asks the server for the TTL (`PTTL`, a second
-    /// round trip).
+    /// is stored, as Django's does), and a load asks the server for the TTL too (`PTTL`,
+    /// pipelined with the `GET`: still one round trip).
     #[must_use]
     pub fn with_plain_values(mut self, plain: bool) -> Self {
         self.plain = plain;
@@ -284,27 +309,29 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Runs one command within the operation timeout and maps its errors.
-    async fn run<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+    /// Runs one request (a command or a pipeline) within the operation timeout and maps its
+    /// errors.
+    async fn run<'a, T: FromRedisValue>(&self, request: impl Into<Request<'a>>) -> Result<T> {
+        let request = request.into();
         match self.limit {
-            Limit::Timer(limit) => tokio::time::timeout(limit, self.query(cmd))
+            Limit::Timer(limit) => tokio::time::timeout(limit, self.query(request))
                 .await
                 .map_err(error::deadline)?,
-            Limit::Connection(_) | Limit::None => self.query(cmd).await,
+            Limit::Connection(_) | Limit::None => self.query(request).await,
         }
     }
 
-    /// Sends `cmd`; if it failed because the last connection attempt was refused (so the
+    /// Sends `request`; if it failed because the last connection attempt was refused (so the
     /// command never left this process), sends it once more on the connection that failure
     /// started, within what is left of the operation timeout. After a server restart this lets
     /// the first request succeed instead of reporting the refusal of an attempt made while the
     /// server was still down.
-    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+    async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> Result<T> {
         let started = Instant::now();
-        match self.conn.query(cmd).await {
+        match self.conn.query(request).await {
             Ok(reply) => Ok(reply),
             Err(e) if e.is_connection_refusal() => {
-                let again = self.conn.query(cmd);
+                let again = self.conn.query(request);
                 let reply = match self.limit.total() {
                     Some(limit) => {
                         let left = limit.saturating_sub(started.elapsed());
@@ -404,6 +431,16 @@ impl RedisStore {
     }
 }
 
+/// The expiry a `PTTL` reply means: `None` for -2 (the key is gone), the end of time for -1
+/// (no TTL, which this store never writes), else now plus the whole seconds left.
+fn expiry_from_pttl(ms: i64) -> Option<UnixTime> {
+    match ms {
+        -2 => None,
+        -1 => Some(UnixTime::from_secs(i64::MAX)),
+        ms => Some(UnixTime::now().add_secs(ms.div_euclid(1000))),
+    }
+}
+
 /// A Lua script the store runs on the server, and its SHA-1 (computed once).
 struct ServerScript {
     text: &'static str,
@@ -483,31 +520,28 @@ impl SessionStore for RedisStore {
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Loaded>> {
+        if self.plain {
+            // No envelope, so no expiry in the value: ask for the TTL in the same round trip.
+            let mut both = redis::pipe();
+            both.add_command(self.command("GET", key, 1, 0))
+                .add_command(self.command("PTTL", key, 1, 0));
+            let (value, ms): (Option<Vec<u8>>, i64) = self.run(&both).await?;
+            return Ok(value.and_then(|record| {
+                let expires_at = expiry_from_pttl(ms)?;
+                Some(Loaded::untracked(record, expires_at))
+            }));
+        }
         // The reply's bytes are moved out of the parsed value, not copied.
         let value: Option<Vec<u8>> = self.run(&self.command("GET", key, 1, 0)).await?;
         let Some(value) = value else {
             return Ok(None);
         };
-        let opened = if self.plain {
-            Opened::WithoutExpiry {
-                record: value,
-                version: Version::UNTRACKED,
-            }
-        } else {
-            Loaded::from_envelope(value)
-        };
-        match opened {
+        match Loaded::from_envelope(value) {
             Opened::Whole(loaded) => Ok(Some(loaded)),
             Opened::WithoutExpiry { record, version } => {
-                // Written before expiries were kept in the value: ask the server (-2: gone
-                // meanwhile; -1: no TTL, which this store never writes).
+                // Written before expiries were kept in the value: ask the server.
                 let ms: i64 = self.run(&self.command("PTTL", key, 1, 0)).await?;
-                let expires_at = match ms {
-                    -2 => return Ok(None),
-                    -1 => UnixTime::from_secs(i64::MAX),
-                    ms => UnixTime::now().add_secs(ms.div_euclid(1000)),
-                };
-                Ok(Some(Loaded::new(record, version, expires_at)))
+                Ok(expiry_from_pttl(ms).map(|at| Loaded::new(record, version, at)))
             }
         }
     }

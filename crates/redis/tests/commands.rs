@@ -371,3 +371,31 @@ async fn compare_and_set_survives_a_flushed_script_cache() {
     let exists: bool = conn.exists(store.redis_key(&missing)).await.unwrap();
     assert!(!exists, "a touch creates nothing");
 }
+
+/// With plain values (a value another program reads, e.g. Django's cache) the value holds no
+/// expiry: a load reports the server's TTL, asked in the same round trip as the value, and a
+/// key that is gone is no session. The value is the record itself, with no envelope.
+#[tokio::test]
+async fn plain_values_load_with_the_servers_ttl() {
+    let (url, _server) = url().await;
+    let store = RedisStore::connect(&url)
+        .await
+        .unwrap()
+        .with_plain_values(true);
+    let mut conn = raw(&url).await;
+    let key = SessionKey::generate();
+    let name = store.redis_key(&key);
+    store
+        .create(&key, b"\x01plain", UnixTime::now().add_secs(300))
+        .await
+        .unwrap();
+    let value: Vec<u8> = conn.get(&name).await.unwrap();
+    assert_eq!(value, b"\x01plain", "no envelope around a plain value");
+    let _: () = conn.expire(&name, 120).await.unwrap();
+    let loaded = store.load(&key).await.unwrap().expect("it loads");
+    assert_eq!(loaded.record, b"\x01plain");
+    let ttl = loaded.expires_at.secs_after(UnixTime::now());
+    assert!((118..=120).contains(&ttl), "expiry from PTTL: {ttl}");
+    let _: () = conn.del(&name).await.unwrap();
+    assert_eq!(store.load(&key).await.unwrap(), None);
+}
