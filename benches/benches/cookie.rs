@@ -15,6 +15,11 @@
 //! compress-if-smaller, to show its cost), `cookie-crate-signed` and `cookie-crate-private`
 //! (cookie 0.18 `SignedJar` (HMAC-SHA256) / `PrivateJar` (AES-256-GCM) + serde_json).
 //!
+//! - `request_cycle` (issue 14): a cookie value loaded, one value changed, saved into a new
+//!   value — next to `raw-ring-hmac` and `raw-ring-aes-gcm`, ring and base64 alone doing the
+//!   same cryptography on the same bytes (decode, verify or open, change a byte, sign or seal
+//!   with a fresh nonce, encode): the floor.
+//!
 //! ```text
 //! cargo bench -p sessionkit-benches --bench cookie
 //! cargo bench -p sessionkit-benches --bench cookie -- 'load/1.5KB/1tasks'
@@ -22,8 +27,12 @@
 
 use std::hint::black_box;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
 use cookie::{Cookie, CookieJar, Key};
 use criterion::{criterion_group, criterion_main, Criterion};
+use ring::rand::{self, SystemRandom};
+use ring::{aead, hmac};
 use serde_json::{Map, Value};
 use sessionkit_benches::{
     Op, Payload, Session, Sessions, Suite, Workload, CHANGED_KEY, SESSIONS_PER_TASK, TASK_COUNTS,
@@ -47,9 +56,10 @@ struct SessionkitCookie {
 struct SessionkitTask {
     /// The task's sessions, loaded from their cookies (for `save`).
     sessions: Vec<Session>,
-    /// Their cookie values (for `load`).
+    /// Their cookie values (for `load` and the request cycle).
     cookies: Vec<String>,
     next: usize,
+    counter: u64,
 }
 
 impl SessionkitCookie {
@@ -84,6 +94,7 @@ impl Workload for SessionkitCookie {
             sessions,
             cookies,
             next: 0,
+            counter: 0,
         }
     }
 
@@ -101,8 +112,134 @@ impl Workload for SessionkitCookie {
                 let id: Option<String> = s.get(READ_KEY).expect("a string");
                 black_box(id.expect("the session verified"));
             }
+            Op::RequestCycle => {
+                let mut s = self.sessions.load(Some(&t.cookies[i])).await.expect("load");
+                assert!(s.key().is_some(), "the cookie verified");
+                t.counter += 1;
+                s.insert(CHANGED_KEY, t.counter).expect("insert");
+                s.save().await.expect("save");
+                t.cookies[i] = s.key().expect("saved").as_str().to_owned();
+            }
             other => unreachable!("{other:?} is not benchmarked for cookies"),
         }
+    }
+}
+
+/// The floor of a cookie request cycle: ring and base64 alone on the same bytes — the value
+/// decoded, verified (HMAC-SHA256) or opened (AES-256-GCM), one byte of the record changed,
+/// signed or sealed again (a fresh random nonce) and encoded. No session, no record format.
+struct RawRing {
+    mac: hmac::Key,
+    aead: aead::LessSafeKey,
+    encrypted: bool,
+    /// A record as sessionkit seals it: the encoded payload and its 17-byte trailer.
+    body: Vec<u8>,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for RawRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRing")
+            .field("encrypted", &self.encrypted)
+            .finish()
+    }
+}
+
+impl RawRing {
+    fn new(encrypted: bool, payload: &Payload) -> Self {
+        let mut body = payload.record_bytes();
+        body.extend_from_slice(&[0; 17]);
+        let secret = SECRET.as_bytes();
+        Self {
+            mac: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            aead: aead::LessSafeKey::new(
+                aead::UnboundKey::new(&aead::AES_256_GCM, &secret[..32]).expect("a 32-byte key"),
+            ),
+            encrypted,
+            body,
+            rng: SystemRandom::new(),
+        }
+    }
+
+    fn seal(&self, body: &[u8]) -> String {
+        let mut blob;
+        if self.encrypted {
+            let nonce: [u8; 12] = rand::generate(&self.rng).expect("random").expose();
+            blob = Vec::with_capacity(12 + body.len() + 16);
+            blob.extend_from_slice(&nonce);
+            blob.extend_from_slice(body);
+            let tag = self
+                .aead
+                .seal_in_place_separate_tag(
+                    aead::Nonce::assume_unique_for_key(nonce),
+                    aead::Aad::empty(),
+                    &mut blob[12..],
+                )
+                .expect("seal");
+            blob.extend_from_slice(tag.as_ref());
+        } else {
+            blob = Vec::with_capacity(body.len() + 32);
+            blob.extend_from_slice(body);
+            let tag = hmac::sign(&self.mac, body);
+            blob.extend_from_slice(tag.as_ref());
+        }
+        B64.encode(blob)
+    }
+
+    /// The body inside `value` (verified or decrypted), in a buffer of its own.
+    fn open(&self, value: &str) -> Vec<u8> {
+        let mut blob = B64.decode(value).expect("base64url");
+        if self.encrypted {
+            let nonce: [u8; 12] = blob[..12].try_into().expect("a nonce");
+            let len = self
+                .aead
+                .open_in_place(
+                    aead::Nonce::assume_unique_for_key(nonce),
+                    aead::Aad::empty(),
+                    &mut blob[12..],
+                )
+                .expect("it decrypts")
+                .len();
+            blob.copy_within(12..12 + len, 0);
+            blob.truncate(len);
+        } else {
+            let body = blob.len() - 32;
+            hmac::verify(&self.mac, &blob[..body], &blob[body..]).expect("it verifies");
+            blob.truncate(body);
+        }
+        blob
+    }
+}
+
+/// A task's cookie values for [`RawRing`].
+#[derive(Debug)]
+struct RawRingTask {
+    values: Vec<String>,
+    next: usize,
+    counter: u8,
+}
+
+impl Workload for RawRing {
+    type Task = RawRingTask;
+
+    async fn setup(&self, _index: usize) -> RawRingTask {
+        RawRingTask {
+            values: (0..SESSIONS_PER_TASK)
+                .map(|_| self.seal(&self.body))
+                .collect(),
+            next: 0,
+            counter: 0,
+        }
+    }
+
+    async fn run(&self, t: &mut RawRingTask) {
+        let i = t.next;
+        t.next = (t.next + 1) % SESSIONS_PER_TASK;
+        let mut body = self.open(&t.values[i]);
+        t.counter = t.counter.wrapping_add(1);
+        let at = body.len() - 18;
+        body[at] = t.counter;
+        t.values[i] = self.seal(&body);
     }
 }
 
@@ -255,6 +392,29 @@ fn cookie(c: &mut Criterion) {
                 group.bench("cookie-crate-private", CookieCrate::new(true, op, payload));
                 group.finish();
             }
+        }
+    }
+    // Issue 14: the request cycle (load, change one value, save) next to ring and base64
+    // doing the same cryptography on the same bytes.
+    for payload in &payloads {
+        for tasks in TASK_COUNTS {
+            let op = Op::RequestCycle;
+            let mut group = suite.group(c, op, payload, tasks);
+            group.bench(
+                "cookie-signed",
+                SessionkitCookie::new(CookieConfig::new(SECRET), op, payload),
+            );
+            group.bench("raw-ring-hmac", RawRing::new(false, payload));
+            group.bench(
+                "cookie-encrypted",
+                SessionkitCookie::new(
+                    CookieConfig::new(SECRET).with_protection(Protection::Encrypted),
+                    op,
+                    payload,
+                ),
+            );
+            group.bench("raw-ring-aes-gcm", RawRing::new(true, payload));
+            group.finish();
         }
     }
 }

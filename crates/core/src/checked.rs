@@ -83,7 +83,7 @@ impl CheckedStore {
     }
 
     fn check_key(&self, key: &SessionKey) -> Result<()> {
-        if self.key_format.accepts(key.as_str()) {
+        if key.follows(self.key_format) {
             return Ok(());
         }
         Err(Error::new(ErrorKind::Invalid, "core").with_detail(format!(

@@ -124,8 +124,27 @@ impl Entropy {
 /// [`parse`](SessionKey::parse), so a back end never sees a malformed, oversized or hostile key.
 /// `Debug` shows only the first four characters: a key is a bearer credential and must not end
 /// up whole in logs. Use [`as_str`](SessionKey::as_str) to put it in a cookie.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SessionKey(Box<str>);
+#[derive(Clone)]
+pub struct SessionKey {
+    text: Box<str>,
+    /// The format the text was checked against when the key was made, so checking it again
+    /// against the same format costs nothing (a cookie store's key is a few KB to scan).
+    checked: KeyFormat,
+}
+
+impl PartialEq for SessionKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for SessionKey {}
+
+impl std::hash::Hash for SessionKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
+}
 
 impl SessionKey {
     /// A fresh random key: 32 characters of `[a-z0-9]` from the operating system's CSPRNG
@@ -151,32 +170,53 @@ impl SessionKey {
             }
         });
         let key = std::str::from_utf8(&key).expect("KEY_ALPHABET is ASCII");
-        SessionKey(key.into())
+        SessionKey {
+            text: key.into(),
+            checked: KeyFormat::Random,
+        }
     }
 
     /// Checks a value presented by a client. `None` means "no session": the value is too short,
     /// too long, or has characters the format does not allow (control characters, CR/LF,
     /// spaces, non-ASCII...).
     pub fn parse(raw: &str, format: KeyFormat) -> Option<Self> {
-        format.accepts(raw).then(|| SessionKey(raw.into()))
+        format.accepts(raw).then(|| SessionKey {
+            text: raw.into(),
+            checked: format,
+        })
+    }
+
+    /// [`parse`](Self::parse) of a value the caller owns (a value a store just sealed): the
+    /// same check, without copying the text.
+    pub fn parse_owned(raw: String, format: KeyFormat) -> Option<Self> {
+        format.accepts(&raw).then(|| SessionKey {
+            text: raw.into_boxed_str(),
+            checked: format,
+        })
+    }
+
+    /// Whether this key follows `format`: at once when it was made for `format`, else by
+    /// checking its text.
+    pub fn follows(&self, format: KeyFormat) -> bool {
+        self.checked == format || format.accepts(&self.text)
     }
 
     /// The key as the client holds it.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 }
 
 impl fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown: String = self.0.chars().take(4).collect();
+        let shown: String = self.text.chars().take(4).collect();
         write!(f, "SessionKey({shown}…)")
     }
 }
 
 impl AsRef<str> for SessionKey {
     fn as_ref(&self) -> &str {
-        &self.0
+        &self.text
     }
 }
 
@@ -260,6 +300,25 @@ mod tests {
             );
         }
         assert!(SessionKey::parse("abcdefgh12345678abcdefgh12345678", KeyFormat::Random).is_some());
+    }
+
+    #[test]
+    fn a_key_follows_its_own_format_at_once_and_others_by_its_text() {
+        let text = "abcdefgh12345678abcdefgh12345678";
+        let random = SessionKey::parse(text, KeyFormat::Random).unwrap();
+        assert!(random.follows(KeyFormat::Random));
+        assert!(random.follows(KeyFormat::Token { max_len: 100 }));
+        assert!(!random.follows(KeyFormat::Token { max_len: 10 }));
+        let token = SessionKey::parse("aZ-_.:", KeyFormat::Token { max_len: 10 }).unwrap();
+        assert!(token.follows(KeyFormat::Token { max_len: 10 }));
+        assert!(!token.follows(KeyFormat::Random));
+        assert!(!token.follows(KeyFormat::Token { max_len: 5 }));
+        let owned = SessionKey::parse_owned(text.to_owned(), KeyFormat::Token { max_len: 100 });
+        assert_eq!(owned.as_ref(), Some(&random), "equality is the text's");
+        assert_eq!(
+            SessionKey::parse_owned("a b".to_owned(), KeyFormat::Token { max_len: 10 }),
+            None
+        );
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub trait Sealer: std::fmt::Debug + Send + Sync + 'static {
 /// A newly sealed value as the key the client holds from now on.
 fn issue<S: Sealer>(sealer: &S, record: &[u8], expires_at: UnixTime) -> Result<Stored> {
     let value = sealer.seal_record(record, expires_at, UnixTime::now())?;
-    let key = SessionKey::parse(&value, sealer.key_format()).ok_or_else(|| {
+    let key = SessionKey::parse_owned(value, sealer.key_format()).ok_or_else(|| {
         Error::new(ErrorKind::Encode, sealer.name())
             .with_detail("a sealed value does not match the store's key format")
     })?;
