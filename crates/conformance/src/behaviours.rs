@@ -13,7 +13,7 @@ use sessionkit_core::{
 };
 
 pub use crate::conflicts::{
-    concurrent_saves_of_different_keys_lose_nothing,
+    a_slow_request_is_not_starved_by_fast_ones, concurrent_saves_of_different_keys_lose_nothing,
     concurrent_saves_of_one_key_with_fail_policy_count_exactly,
     merge_keeps_other_keys_and_applies_own_changes, overwrite_policy_is_last_write_wins,
     racing_creates_admit_exactly_one, saves_racing_a_flush_never_resurrect,
@@ -81,6 +81,7 @@ macro_rules! __for_each_server_side_behaviour {
             touch_of_missing_record_is_vanished,
             load_reports_the_expiry_a_touch_moved,
             concurrent_saves_of_different_keys_lose_nothing,
+            a_slow_request_is_not_starved_by_fast_ones,
             concurrent_saves_of_one_key_with_fail_policy_count_exactly,
             merge_keeps_other_keys_and_applies_own_changes,
             overwrite_policy_is_last_write_wins,

@@ -12,7 +12,7 @@ use sessionkit_core::{
     ConflictPolicy, Expected, SessionConfig, SessionKey, Sessions, UnixTime, Version,
 };
 
-use crate::Harness;
+use crate::{Harness, Recording};
 
 /// Concurrent tasks of the load-change-save behaviours.
 const TASKS: usize = 8;
@@ -73,6 +73,53 @@ pub async fn concurrent_saves_of_different_keys_lose_nothing(h: Harness) {
         );
     }
     assert_eq!(s.get::<String>("base").unwrap().as_deref(), Some("kept"));
+    h.store.delete(&key).await.unwrap();
+}
+
+/// No starving within a process: one slow request (it pauses between loading the session and
+/// saving it) saves the session [`SLOW_SAVES`] times while the other tasks save it as fast as
+/// they can. The saves of one session take turns within a process, so each slow save loses at
+/// most one round (to the saves that landed during its pause) and takes at most two updates.
+pub async fn a_slow_request_is_not_starved_by_fast_ones(h: Harness) {
+    const SLOW_SAVES: usize = 20;
+    assert_compare_and_set(&h);
+    let recording = Arc::new(Recording::new(h.store.clone()));
+    let sessions = Sessions::from_arc(recording.clone(), SessionConfig::default());
+    let key = shared_session(&sessions).await;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut fast = Vec::new();
+    for task in 1..TASKS {
+        let (sessions, key, done) = (sessions.clone(), key.clone(), done.clone());
+        fast.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !done.load(Ordering::SeqCst) {
+                let mut s = sessions.load(Some(key.as_str())).await.unwrap();
+                n += 1;
+                s.insert(&format!("fast-{task}"), n).unwrap();
+                s.save().await.expect("a merged save succeeds");
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    Recording::marked(async {
+        for n in 0..SLOW_SAVES {
+            let mut s = sessions.load(Some(key.as_str())).await.unwrap();
+            s.insert("slow", n).unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            s.save().await.expect("the slow save succeeds");
+        }
+    })
+    .await;
+    done.store(true, Ordering::SeqCst);
+    for t in fast {
+        t.await.unwrap();
+    }
+    let updates = recording.marked_updates();
+    assert!(
+        updates <= 2 * SLOW_SAVES,
+        "{updates} updates for {SLOW_SAVES} slow saves: the slow request lost more than one \
+         round per save"
+    );
     h.store.delete(&key).await.unwrap();
 }
 

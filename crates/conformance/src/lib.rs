@@ -245,6 +245,12 @@ impl<S: SessionStore, G: std::fmt::Debug + Send + 'static> SessionStore for Guar
 pub struct Recording {
     inner: Arc<dyn SessionStore>,
     calls: AtomicUsize,
+    /// Updates made inside [`Recording::marked`].
+    marked: AtomicUsize,
+}
+
+tokio::task_local! {
+    static MARKED: ();
 }
 
 impl Recording {
@@ -253,7 +259,19 @@ impl Recording {
         Self {
             inner,
             calls: AtomicUsize::new(0),
+            marked: AtomicUsize::new(0),
         }
+    }
+
+    /// Runs `work`, counting the updates it makes apart ([`marked_updates`](Self::marked_updates)):
+    /// one task's share of the calls while others use the store too.
+    pub async fn marked<F: std::future::Future>(work: F) -> F::Output {
+        MARKED.scope((), work).await
+    }
+
+    /// How many updates were made inside [`marked`](Self::marked).
+    pub fn marked_updates(&self) -> usize {
+        self.marked.load(Ordering::SeqCst)
     }
 
     /// How many calls reached the inner store.
@@ -295,6 +313,9 @@ impl SessionStore for Recording {
         expected: Expected,
     ) -> Result<Stored> {
         self.count();
+        if MARKED.try_with(|_| ()).is_ok() {
+            self.marked.fetch_add(1, Ordering::SeqCst);
+        }
         self.inner.update(key, record, expires_at, expected).await
     }
     async fn touch(&self, key: &SessionKey, expires_at: UnixTime) -> Result<()> {

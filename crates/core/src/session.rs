@@ -19,9 +19,9 @@ const CREATE_ATTEMPTS: usize = 10;
 
 /// How many times [`ConflictPolicy::Merge`] reloads and re-applies before it reports the
 /// conflict. Each round is lost only to a write that landed between its load and its update,
-/// one writer wins every round, and the rounds back off (see [`back_off`]): eight tasks saving
-/// one session in a tight loop need a few rounds per save on average and, rarely, dozens.
-/// Running out means a session saved by many requests at once for seconds.
+/// one writer wins every round, and the rounds back off (see [`back_off`]). Within a process
+/// the saves of one session take turns (`Inner::turns`), so a round is lost at most once to
+/// the same process; running out means other processes saved the session for seconds.
 const MERGE_ATTEMPTS: usize = 256;
 
 /// The longest pause between two merge attempts.
@@ -210,7 +210,15 @@ pub struct Sessions {
 struct Inner {
     store: Arc<CheckedStore>,
     config: SessionConfig,
+    /// Turns for saving a session with [`ConflictPolicy::Merge`], one per stripe of keys: the
+    /// requests of this process that save one session take turns (first come, first served),
+    /// so none of them loses the race to the others more than once.
+    turns: Box<[tokio::sync::Mutex<()>]>,
 }
+
+/// How many stripes of keys [`Inner::turns`] has: two sessions share a stripe (and so take
+/// turns with each other's saves) with a chance of one in this.
+const TURN_STRIPES: usize = 64;
 
 impl Sessions {
     /// Sessions in `store` with Django's default settings.
@@ -226,8 +234,15 @@ impl Sessions {
     /// Sessions in a store that is already shared.
     pub fn from_arc(store: Arc<dyn SessionStore>, config: SessionConfig) -> Self {
         let store = Arc::new(CheckedStore::new(store, config.clock.clone()));
+        let turns = (0..TURN_STRIPES)
+            .map(|_| tokio::sync::Mutex::new(()))
+            .collect();
         Self {
-            inner: Arc::new(Inner { store, config }),
+            inner: Arc::new(Inner {
+                store,
+                config,
+                turns,
+            }),
         }
     }
 
@@ -245,6 +260,15 @@ impl Sessions {
     /// The checked store, for calls that must not go through a second boxed future.
     fn checked(&self) -> &CheckedStore {
         &self.inner.store
+    }
+
+    /// The turn to save `key` (see [`Inner::turns`]).
+    fn turn(&self, key: &SessionKey) -> &tokio::sync::Mutex<()> {
+        // Keys are random or sealed: their last bytes spread over the stripes well enough.
+        let spread = key.as_str().bytes().rev().take(8).fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
+        &self.inner.turns[spread % self.inner.turns.len()]
     }
 
     /// The settings.
@@ -668,6 +692,14 @@ impl Session {
         let store = sessions.checked();
         let policy = self.sessions.config().conflict_policy;
         let (mut bytes, mut expires_at) = (bytes, self.expiry_date_at(now));
+        // Other requests of this process saving this session wait until this one is done, so
+        // a merge here can lose only to requests of other processes.
+        let _turn = match policy {
+            ConflictPolicy::Merge if store.capabilities().compare_and_set => {
+                Some(sessions.turn(key).lock().await)
+            }
+            _ => None,
+        };
         let mut lost = 0u32;
         for _ in 0..MERGE_ATTEMPTS {
             // Passed on as `Any` to a store without compare-and-set (the checked store).
