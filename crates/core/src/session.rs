@@ -218,7 +218,7 @@ struct Inner {
 
 /// How many stripes of keys [`Inner::turns`] has: two sessions share a stripe (and so take
 /// turns with each other's saves) with a chance of one in this.
-const TURN_STRIPES: usize = 64;
+const TURN_STRIPES: usize = 1024;
 
 impl Sessions {
     /// Sessions in `store` with Django's default settings.
